@@ -1,0 +1,335 @@
+/*
+ * noxrunner.h - the public C API of NoxRunner.
+ *
+ * One small API reaches two backends: a NoxRunner-compatible server over
+ * HTTP, and a local sandbox on this machine. Everything here is the ABI
+ * (see abi/README.md): opaque handles, versioned option structs, error
+ * objects, pointer-plus-length byte data, pull-style streaming.
+ *
+ * Conventions
+ *   - Fallible calls return 0 or a negative NOX_E* code and, when `err` is
+ *     not NULL, store a new nox_error the caller frees with nox_error_free().
+ *   - `**out` results are owned by the caller and freed with the matching
+ *     nox_<thing>_free() (which all accept NULL). Returned `const` pointers
+ *     are borrowed; their lifetime is stated next to the function.
+ *   - Inputs are copied before a call returns.
+ *   - Objects may be freed in any order: a result never refers back to the
+ *     client that produced it.
+ *   - A nox_client may be used from many threads at once.
+ */
+#ifndef NOXRUNNER_H
+#define NOXRUNNER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "noxrunner/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(NOX_BUILDING_LIBRARY) && defined(__GNUC__)
+#define NOX_API __attribute__((visibility("default")))
+#else
+#define NOX_API
+#endif
+
+/* ---- library version ---------------------------------------------------- */
+
+/* The ABI this header describes. A binding compares it with
+ * nox_abi_version() and refuses a library it was not built for. */
+#define NOX_ABI_VERSION 1
+
+/* (major << 16) | (minor << 8) | patch of the loaded library. */
+NOX_API uint32_t nox_version_number(void);
+/* "0.1.0"; static storage. */
+NOX_API const char *nox_version_string(void);
+/* NOX_ABI_VERSION of the loaded library. */
+NOX_API int nox_abi_version(void);
+
+/* ---- errors ------------------------------------------------------------- */
+
+/* Return codes. Appended only, never renumbered or reused. */
+#define NOX_OK 0
+#define NOX_EINVAL (-1)       /* bad argument: empty argv, bad session id, ... */
+#define NOX_ENOMEM (-2)       /* out of memory */
+#define NOX_ENOTFOUND (-3)    /* no such sandbox (HTTP 404) or path */
+#define NOX_EHTTP (-4)        /* other non-2xx answer; see status and body */
+#define NOX_ECONNECT (-5)     /* server or sandbox agent unreachable */
+#define NOX_ETIMEOUT (-6)     /* a client-side deadline passed */
+#define NOX_EPROTOCOL (-7)    /* the peer answered something unparseable */
+#define NOX_EARCHIVE (-8)     /* archive rejected (traversal, limits, corrupt) */
+#define NOX_EIO (-9)          /* local I/O failed */
+#define NOX_EAUTH (-10)       /* authentication failed (HTTP 401/403) */
+#define NOX_ECANCELED (-11)   /* canceled by nox_exec_cancel() */
+#define NOX_EUNSUPPORTED (-12)/* the backend or host cannot do this */
+#define NOX_EVERSION (-13)    /* options struct version not understood */
+#define NOX_ESANDBOX (-14)    /* the sandbox could not be set up, or died */
+#define NOX_ENOTREADY (-15)   /* sandbox exists but is not ready (HTTP 503) */
+#define NOX_ETOOBIG (-16)     /* a size or count limit was exceeded */
+
+typedef struct nox_error nox_error;
+
+/* Stable name of a code, "NOX_ENOTFOUND"; "NOX_EUNKNOWN" for an unknown
+ * code. Static storage. Bindings map these names to exception types. */
+NOX_API const char *nox_code_name(int code);
+/* A short English description of a code. Static storage. */
+NOX_API const char *nox_code_description(int code);
+
+NOX_API int nox_error_code(const nox_error *e);
+/* What failed and on what. Borrowed from e; never NULL. */
+NOX_API const char *nox_error_message(const nox_error *e);
+/* HTTP status of the answer that caused the error; 0 when none. */
+NOX_API int nox_error_http_status(const nox_error *e);
+/* Body of that answer (may hold any bytes; NUL-terminated for
+ * convenience); NULL with *len = 0 when none. Borrowed from e. */
+NOX_API const uint8_t *nox_error_body(const nox_error *e, size_t *len);
+NOX_API void nox_error_free(nox_error *e);
+
+/* ---- byte buffers ------------------------------------------------------- */
+
+typedef struct nox_bytes nox_bytes;
+
+/* Borrowed from b. The data is followed by a NUL byte that len does not
+ * count, so text can be used as a C string. */
+NOX_API const uint8_t *nox_bytes_data(const nox_bytes *b, size_t *len);
+NOX_API void nox_bytes_free(nox_bytes *b);
+
+/* ---- client ------------------------------------------------------------- */
+
+#define NOX_BACKEND_LOCAL 1
+#define NOX_BACKEND_HTTP 2
+
+#define NOX_ISOLATION_AUTO 0       /* strongest level the host allows */
+#define NOX_ISOLATION_NONE 1       /* host view, workspace at /workspace */
+#define NOX_ISOLATION_NAMESPACES 2 /* full namespace sandbox */
+
+#define NOX_CLIENT_OPTIONS_VERSION 1
+typedef struct nox_client_options {
+    uint32_t version;             /* NOX_CLIENT_OPTIONS_VERSION */
+    int32_t backend;              /* NOX_BACKEND_* */
+
+    /* HTTP backend */
+    const char *base_url;         /* "http://127.0.0.1:8080"; required */
+    const char *api_key;          /* bearer token; NULL: $NOXRUNNER_API_KEY */
+    uint32_t connect_timeout_ms;  /* 0: 10000 */
+    uint32_t request_timeout_ms;  /* whole request, exec time excluded; 0: 60000 */
+    int32_t max_retries;          /* safe calls only; init sets 2; 0: none */
+    int32_t tls_verify;           /* init sets 1; 0 disables peer checks */
+    const char *ca_file;          /* NULL: system store */
+    const char *user_agent;       /* NULL: "noxrunner-c/<version>" */
+
+    /* local backend */
+    const char *base_dir;         /* NULL: $NOXRUNNER_HOME, else a per-user
+                                     directory under the temp dir */
+    int32_t isolation;            /* NOX_ISOLATION_* */
+    const char *agent_path;       /* NULL: $NOXRUNNER_AGENT, else installed */
+
+    /* both */
+    uint64_t max_output_bytes;    /* per stream and exec; 0: 1 MiB */
+    uint64_t max_archive_bytes;   /* extracted size limit; 0: 8 GiB */
+    uint64_t max_archive_entries; /* entry count limit; 0: 1000000 */
+} nox_client_options;
+
+/* Fill o with defaults for the given struct version (pass
+ * NOX_CLIENT_OPTIONS_VERSION). NOX_EVERSION for a version this library
+ * does not know. */
+NOX_API int nox_client_options_init(nox_client_options *o, uint32_t version);
+
+typedef struct nox_client nox_client;
+
+/* Create a client. Nothing is contacted yet; the HTTP backend validates
+ * the URL, the local backend creates its base directory. */
+NOX_API int nox_client_new(nox_client **out, const nox_client_options *opts,
+                           nox_error **err);
+/* Free a client. Results and streams it produced stay valid. Must not be
+ * called while another thread is inside a call on c. */
+NOX_API void nox_client_free(nox_client *c);
+/* NOX_BACKEND_* of c. */
+NOX_API int nox_client_backend(const nox_client *c);
+/* Isolation level in force: for the local backend the resolved level
+ * (never AUTO); for the HTTP backend the server's, as learned from
+ * /v1/info, or NOX_ISOLATION_AUTO when unknown. */
+NOX_API int nox_client_isolation(nox_client *c);
+/* Stable name of an isolation level: "auto", "none", "namespaces". */
+NOX_API const char *nox_isolation_name(int level);
+
+/* 0 when the backend is healthy. */
+NOX_API int nox_health(nox_client *c, nox_error **err);
+/* Backend description as a JSON object: name, version, extensions,
+ * isolation (HTTP: the server's /v1/info; NOX_EUNSUPPORTED when the
+ * server has none). */
+NOX_API int nox_info(nox_client *c, nox_bytes **out_json, nox_error **err);
+
+/* ---- sandboxes ---------------------------------------------------------- */
+
+/* Session ids are 1..256 bytes of UTF-8 without control characters. */
+
+#define NOX_SANDBOX_OPTIONS_VERSION 1
+typedef struct nox_sandbox_options {
+    uint32_t version;               /* NOX_SANDBOX_OPTIONS_VERSION */
+    int32_t ttl_seconds;            /* 0: 900; 1..2592000 */
+    const char *image;              /* NULL: backend default */
+    const char *cpu_limit;          /* "1", "500m"; NULL: none */
+    const char *memory_limit;       /* "512Mi", "1Gi"; NULL: none */
+    const char *ephemeral_storage_limit; /* "2Gi"; NULL: none */
+} nox_sandbox_options;
+NOX_API int nox_sandbox_options_init(nox_sandbox_options *o, uint32_t version);
+
+typedef struct nox_sandbox_info nox_sandbox_info;
+
+/* Create the sandbox for session_id, or return the live one (refreshing
+ * its TTL). opts may be NULL for defaults. */
+NOX_API int nox_sandbox_create(nox_client *c, const char *session_id,
+                               const nox_sandbox_options *opts,
+                               nox_sandbox_info **out, nox_error **err);
+/* Look one sandbox up (HTTP: needs the server's B5 extension). */
+NOX_API int nox_sandbox_get(nox_client *c, const char *session_id,
+                            nox_sandbox_info **out, nox_error **err);
+/* Strings borrowed from i. */
+NOX_API const char *nox_sandbox_info_session_id(const nox_sandbox_info *i);
+NOX_API const char *nox_sandbox_info_pod_name(const nox_sandbox_info *i);
+/* ISO-8601 UTC, "2026-01-01T00:00:00Z". */
+NOX_API const char *nox_sandbox_info_expires_at(const nox_sandbox_info *i);
+/* expiresAt as seconds since the epoch. */
+NOX_API int64_t nox_sandbox_info_expires_at_unix(const nox_sandbox_info *i);
+NOX_API void nox_sandbox_info_free(nox_sandbox_info *i);
+
+typedef struct nox_sandbox_list nox_sandbox_list;
+/* Live sandboxes (HTTP: needs the server's B5 extension). */
+NOX_API int nox_sandbox_list_all(nox_client *c, nox_sandbox_list **out,
+                                 nox_error **err);
+NOX_API size_t nox_sandbox_list_count(const nox_sandbox_list *l);
+/* Borrowed from l; NULL when index is out of range. */
+NOX_API const nox_sandbox_info *nox_sandbox_list_at(const nox_sandbox_list *l,
+                                                    size_t index);
+NOX_API void nox_sandbox_list_free(nox_sandbox_list *l);
+
+/* Extend the TTL: expiresAt becomes now + ttlSeconds. */
+NOX_API int nox_sandbox_touch(nox_client *c, const char *session_id,
+                              nox_error **err);
+/* Kill everything in the sandbox and remove it. NOX_ENOTFOUND when there
+ * is no such sandbox. */
+NOX_API int nox_sandbox_delete(nox_client *c, const char *session_id,
+                               nox_error **err);
+/* Block until the sandbox answers an exec, or timeout_ms passes
+ * (NOX_ETIMEOUT). */
+NOX_API int nox_sandbox_wait_ready(nox_client *c, const char *session_id,
+                                   uint32_t timeout_ms, nox_error **err);
+
+/* ---- exec --------------------------------------------------------------- */
+
+#define NOX_EXEC_OPTIONS_VERSION 1
+typedef struct nox_exec_options {
+    uint32_t version;              /* NOX_EXEC_OPTIONS_VERSION */
+    const char *workdir;           /* NULL: /workspace */
+    const char *const *env;        /* "K=V" strings, NULL-terminated; may be NULL */
+    int32_t timeout_seconds;       /* 0: 30; 1..86400 */
+    const uint8_t *stdin_data;     /* fed to stdin then closed; NULL: empty */
+    size_t stdin_len;
+    uint64_t max_output_bytes;     /* per stream; 0: the client's limit */
+} nox_exec_options;
+NOX_API int nox_exec_options_init(nox_exec_options *o, uint32_t version);
+
+typedef struct nox_exec_result nox_exec_result;
+
+/* Run argv (never through a shell) and wait for it. A command that runs
+ * past its timeout is killed with everything it started; that is a
+ * successful call whose result has timed_out = 1 and exit code 124.
+ * opts may be NULL. */
+NOX_API int nox_exec(nox_client *c, const char *session_id,
+                     const char *const *argv, const nox_exec_options *opts,
+                     nox_exec_result **out, nox_error **err);
+
+/* Exit status (0..255); 128+n when killed by signal n; 124 on timeout. */
+NOX_API int nox_exec_result_exit_code(const nox_exec_result *r);
+/* Signal that killed the command, 0 when it exited normally. */
+NOX_API int nox_exec_result_signal(const nox_exec_result *r);
+/* Output bytes, borrowed from r, NUL-terminated beyond len. */
+NOX_API const uint8_t *nox_exec_result_stdout(const nox_exec_result *r, size_t *len);
+NOX_API const uint8_t *nox_exec_result_stderr(const nox_exec_result *r, size_t *len);
+NOX_API int64_t nox_exec_result_duration_ms(const nox_exec_result *r);
+NOX_API int nox_exec_result_timed_out(const nox_exec_result *r);
+NOX_API int nox_exec_result_stdout_truncated(const nox_exec_result *r);
+NOX_API int nox_exec_result_stderr_truncated(const nox_exec_result *r);
+NOX_API void nox_exec_result_free(nox_exec_result *r);
+
+/* Streaming exec, pull-style: start, then call nox_exec_next() until it
+ * reports NOX_EVENT_EXIT. */
+typedef struct nox_exec_stream nox_exec_stream;
+
+#define NOX_EVENT_NONE 0   /* timeout_ms passed with nothing new */
+#define NOX_EVENT_STDOUT 1
+#define NOX_EVENT_STDERR 2
+#define NOX_EVENT_EXIT 3
+
+NOX_API int nox_exec_start(nox_client *c, const char *session_id,
+                           const char *const *argv,
+                           const nox_exec_options *opts,
+                           nox_exec_stream **out, nox_error **err);
+/* Wait up to timeout_ms (-1: no limit) for the next event. For STDOUT and
+ * STDERR, *data and *len describe a chunk valid until the next call on s.
+ * For EXIT, nox_exec_stream_result() holds the result; later calls report
+ * EXIT again. Returns NOX_ECANCELED after nox_exec_cancel(). */
+NOX_API int nox_exec_next(nox_exec_stream *s, int32_t timeout_ms,
+                          int *out_kind, const uint8_t **data, size_t *len,
+                          nox_error **err);
+/* The result once EXIT was reported (its stdout/stderr are empty: the
+ * output went out as chunks); NULL before. Borrowed from s. */
+NOX_API const nox_exec_result *nox_exec_stream_result(const nox_exec_stream *s);
+/* Kill the command and everything it started. Safe from any thread, at
+ * any time before nox_exec_stream_free(); idempotent. */
+NOX_API void nox_exec_cancel(nox_exec_stream *s);
+/* Free the stream; a command still running is killed. */
+NOX_API void nox_exec_stream_free(nox_exec_stream *s);
+
+/* ---- files -------------------------------------------------------------- */
+
+/* An in-memory set of files to upload. */
+typedef struct nox_files nox_files;
+NOX_API int nox_files_new(nox_files **out, nox_error **err);
+/* Add a regular file; path is relative ("dir/a.txt"), data is copied.
+ * mode 0 means 0644. NOX_EINVAL for an absolute path, "..", or an empty
+ * or duplicate name. */
+NOX_API int nox_files_add(nox_files *f, const char *path, const uint8_t *data,
+                          size_t len, uint32_t mode, nox_error **err);
+NOX_API size_t nox_files_count(const nox_files *f);
+NOX_API void nox_files_free(nox_files *f);
+
+/* Upload into dest (NULL: /workspace), creating it and its parents. */
+NOX_API int nox_upload(nox_client *c, const char *session_id,
+                       const nox_files *files, const char *dest,
+                       nox_error **err);
+/* Upload the tree under local_dir (its contents, not the directory
+ * itself); symlinks are sent as symlinks, special files are refused. */
+NOX_API int nox_upload_dir(nox_client *c, const char *session_id,
+                           const char *local_dir, const char *dest,
+                           nox_error **err);
+/* Upload a ready tar.gz archive from memory, or read from fd until EOF. */
+NOX_API int nox_upload_targz(nox_client *c, const char *session_id,
+                             const uint8_t *data, size_t len,
+                             const char *dest, nox_error **err);
+NOX_API int nox_upload_targz_fd(nox_client *c, const char *session_id, int fd,
+                                const char *dest, nox_error **err);
+
+/* Download everything under src (NULL: /workspace) as tar.gz bytes, names
+ * relative to src. */
+NOX_API int nox_download(nox_client *c, const char *session_id,
+                         const char *src, nox_bytes **out_targz,
+                         nox_error **err);
+/* The same archive written to fd as it arrives. */
+NOX_API int nox_download_fd(nox_client *c, const char *session_id,
+                            const char *src, int fd, nox_error **err);
+/* Download and extract safely into local_dir (created if missing):
+ * absolute names, "..", links leaving local_dir, devices and FIFOs are
+ * refused with NOX_EARCHIVE naming the entry. */
+NOX_API int nox_download_to_dir(nox_client *c, const char *session_id,
+                                const char *src, const char *local_dir,
+                                nox_error **err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NOXRUNNER_H */

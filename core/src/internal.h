@@ -1,0 +1,302 @@
+/*
+ * internal.h - what the library's parts share and no caller sees.
+ *
+ * client.c validates every public call (session ids, argv, options),
+ * applies defaults, and dispatches to a backend through nox__backend_ops.
+ * Backends report errors without the operation prefix; client.c adds
+ * "exec on session \"s1\": " in front, so every message names both the
+ * operation and the sandbox.
+ */
+#ifndef NOX_INTERNAL_H
+#define NOX_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "noxrunner/noxrunner.h"
+
+#if defined(__GNUC__)
+#define NOX_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define NOX_PRINTF(a, b)
+#endif
+
+#define NOX_DEFAULT_TTL_SECONDS 900
+#define NOX_MAX_TTL_SECONDS 2592000 /* 30 days */
+#define NOX_DEFAULT_EXEC_TIMEOUT 30
+#define NOX_MAX_EXEC_TIMEOUT 86400
+#define NOX_DEFAULT_MAX_OUTPUT (1024u * 1024u)
+#define NOX_DEFAULT_MAX_ARCHIVE_BYTES (8ull * 1024 * 1024 * 1024)
+#define NOX_DEFAULT_MAX_ARCHIVE_ENTRIES 1000000ull
+#define NOX_MAX_SESSION_ID 256
+#define NOX_WORKSPACE "/workspace"
+
+/* ---- errors (errors.c) -------------------------------------------------- */
+
+struct nox_error {
+    int code;
+    int http_status;
+    char *message;
+    uint8_t *body; /* NUL-terminated beyond body_len */
+    size_t body_len;
+};
+
+/* Store a new error in *err (when err is not NULL and *err is NULL) and
+ * return code. An already-set *err is kept: the first cause wins. */
+int nox__err(nox_error **err, int code, const char *fmt, ...) NOX_PRINTF(3, 4);
+int nox__verr(nox_error **err, int code, const char *fmt, va_list ap);
+/* The same with an HTTP status and the answer's body (copied). */
+int nox__err_http(nox_error **err, int code, int status, const uint8_t *body,
+                  size_t body_len, const char *fmt, ...) NOX_PRINTF(6, 7);
+/* Put "<prefix>: " in front of the message of *err, if any. */
+void nox__err_prefix(nox_error **err, const char *fmt, ...) NOX_PRINTF(2, 3);
+/* Map an errno value from a failed system call to a NOX_E* code. */
+int nox__code_from_errno(int e);
+
+/* ---- growable buffers (buf.c) ------------------------------------------- */
+
+typedef struct nox__buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+} nox__buf;
+
+int nox__buf_reserve(nox__buf *b, size_t extra);           /* NOX_ENOMEM */
+int nox__buf_append(nox__buf *b, const void *data, size_t n); /* NOX_ENOMEM */
+int nox__buf_append_str(nox__buf *b, const char *s);
+void nox__buf_free(nox__buf *b);
+/* Make sure data is NUL-terminated beyond len (allocates for empty). */
+int nox__buf_terminate(nox__buf *b);
+
+struct nox_bytes {
+    uint8_t *data; /* NUL-terminated beyond len */
+    size_t len;
+};
+/* Take over b's memory (b is emptied). NULL on allocation failure. */
+nox_bytes *nox__bytes_take(nox__buf *b);
+
+char *nox__strdup(const char *s); /* NULL for NULL */
+char *nox__strndup(const char *s, size_t n);
+char *nox__asprintf(const char *fmt, ...) NOX_PRINTF(1, 2);
+
+/* ---- objects (objects.c) ------------------------------------------------ */
+
+struct nox_exec_result {
+    int exit_code;
+    int signal;
+    int timed_out;
+    int stdout_truncated;
+    int stderr_truncated;
+    int64_t duration_ms;
+    nox__buf out; /* always NUL-terminated once handed to a caller */
+    nox__buf err;
+};
+nox_exec_result *nox__exec_result_new(void);
+
+struct nox_sandbox_info {
+    char *session_id;
+    char *pod_name;
+    char *expires_at; /* ISO-8601 UTC */
+    int64_t expires_at_unix;
+};
+/* expires_iso may be NULL: it is then formatted from expires_unix. With
+ * an ISO string, expires_unix is parsed from it (0 when unparseable). */
+nox_sandbox_info *nox__sandbox_info_new(const char *session_id,
+                                        const char *pod_name,
+                                        const char *expires_iso,
+                                        int64_t expires_unix);
+nox_sandbox_info *nox__sandbox_info_copy(const nox_sandbox_info *i);
+/* "2026-01-01T00:00:00Z" into out (>= 21 bytes); 0 or NOX_EINVAL. */
+int nox__format_iso8601(int64_t unix_seconds, char *out, size_t cap);
+/* Accepts "YYYY-MM-DDTHH:MM:SS[.frac][Z|+HH:MM]"; NOX_EINVAL otherwise. */
+int nox__parse_iso8601(const char *s, int64_t *out);
+
+struct nox_sandbox_list {
+    nox_sandbox_info **items;
+    size_t count;
+    size_t cap;
+};
+nox_sandbox_list *nox__sandbox_list_new(void);
+/* Takes ownership of info (freed on failure). */
+int nox__sandbox_list_push(nox_sandbox_list *l, nox_sandbox_info *info);
+
+typedef struct nox__file_entry {
+    char *path; /* relative, validated */
+    uint8_t *data;
+    size_t len;
+    uint32_t mode;
+} nox__file_entry;
+
+struct nox_files {
+    nox__file_entry *items;
+    size_t count;
+    size_t cap;
+};
+
+/* ---- validation (validate.c) -------------------------------------------- */
+
+/* NOX_EINVAL with a message naming the problem. */
+int nox__validate_session_id(const char *sid, nox_error **err);
+int nox__validate_argv(const char *const *argv, size_t *count, nox_error **err);
+/* A relative archive member name: no leading '/', no "..", no empty or
+ * "." components, no control characters. */
+int nox__validate_relpath(const char *path, nox_error **err);
+/* An absolute sandbox path (workdir, dest, src): starts with '/', no ".."
+ * component, no NUL or control characters. */
+int nox__validate_sandbox_path(const char *what, const char *path,
+                               nox_error **err);
+int nox__utf8_valid(const uint8_t *s, size_t n);
+
+/* ---- normalized options handed to backends ------------------------------ */
+
+/* Copies of the client options with defaults applied; strings owned. */
+typedef struct nox__config {
+    int backend;
+    char *base_url;
+    char *api_key;
+    uint32_t connect_timeout_ms;
+    uint32_t request_timeout_ms;
+    int max_retries;
+    int tls_verify;
+    char *ca_file;
+    char *user_agent;
+    char *base_dir;
+    int isolation;
+    char *agent_path;
+    uint64_t max_output_bytes;
+    uint64_t max_archive_bytes;
+    uint64_t max_archive_entries;
+} nox__config;
+
+typedef struct nox__sandbox_opts {
+    int32_t ttl_seconds; /* validated, default applied */
+    const char *image;   /* may be NULL */
+    const char *cpu_limit;
+    const char *memory_limit;
+    const char *ephemeral_storage_limit;
+} nox__sandbox_opts;
+
+typedef struct nox__exec_opts {
+    const char *workdir;       /* never NULL */
+    const char *const *env;    /* validated "K=V", env_count entries */
+    size_t env_count;
+    int32_t timeout_seconds;   /* validated, default applied */
+    const uint8_t *stdin_data; /* meaningful when has_stdin */
+    size_t stdin_len;
+    int has_stdin;
+    uint64_t max_output_bytes; /* per stream, never 0 */
+} nox__exec_opts;
+
+/* ---- byte plumbing ------------------------------------------------------ */
+
+/* Receives bytes pushed by a producer. Returns 0 or a NOX_E* code. */
+typedef struct nox__sink {
+    int (*write)(void *ctx, const uint8_t *data, size_t len, nox_error **err);
+    void *ctx;
+} nox__sink;
+
+/* Pushes a whole byte stream (a tar.gz) into a sink. */
+typedef struct nox__producer {
+    int (*run)(void *ctx, nox__sink *sink, nox_error **err);
+    void *ctx;
+} nox__producer;
+
+/* Pull-style reader: *got = 0 means end of stream. */
+typedef int (*nox__read_fn)(void *ctx, uint8_t *buf, size_t cap, size_t *got,
+                            nox_error **err);
+
+/* Sinks and producers over memory and file descriptors (plumbing.c). */
+int nox__sink_buf_write(void *buf /* nox__buf* */, const uint8_t *d, size_t n,
+                        nox_error **err);
+int nox__sink_fd_write(void *fdp /* int* */, const uint8_t *d, size_t n,
+                       nox_error **err);
+int nox__write_all(int fd, const void *data, size_t len); /* -errno */
+/* Read exactly/up to: returns bytes read (0 at EOF) or -errno. */
+ssize_t nox__read_some(int fd, void *buf, size_t cap);
+int nox__read_fd_fn(void *fdp /* int* */, uint8_t *buf, size_t cap,
+                    size_t *got, nox_error **err);
+
+/* Run consumer(ctx, read end) in a thread while the returned sink feeds
+ * it through a pipe: turns a push (sink) into a pull (reader).
+ * nox__pipe_consumer_finish() closes the write end, joins the thread and
+ * returns the first error of either side. */
+typedef struct nox__pipe_consumer nox__pipe_consumer;
+typedef int (*nox__consume_fn)(void *ctx, int read_fd, nox_error **err);
+int nox__pipe_consumer_start(nox__pipe_consumer **out, nox__consume_fn fn,
+                             void *ctx, nox__sink *sink_out, nox_error **err);
+int nox__pipe_consumer_finish(nox__pipe_consumer *pc, int status,
+                              nox_error **err);
+
+/* Run producer in a thread writing into a pipe, hand back the read end:
+ * turns a push (producer) into a pull (fd). nox__pipe_producer_finish()
+ * closes the read end, joins, and returns the producer's status. */
+typedef struct nox__pipe_producer nox__pipe_producer;
+int nox__pipe_producer_start(nox__pipe_producer **out, nox__producer *p,
+                             int *read_fd, nox_error **err);
+int nox__pipe_producer_finish(nox__pipe_producer *pp, nox_error **err);
+
+/* ---- streams ------------------------------------------------------------ */
+
+typedef struct nox__stream_ops {
+    /* Same contract as nox_exec_next(); on EXIT it sets s->result. */
+    int (*next)(nox_exec_stream *s, int32_t timeout_ms, int *kind,
+                const uint8_t **data, size_t *len, nox_error **err);
+    void (*cancel)(nox_exec_stream *s); /* any thread */
+    void (*destroy)(nox_exec_stream *s); /* frees impl, not s or result */
+} nox__stream_ops;
+
+struct nox_exec_stream {
+    const nox__stream_ops *ops;
+    void *impl;
+    nox_exec_result *result; /* set once EXIT was reported */
+    char *session_id;        /* for error messages */
+};
+
+/* ---- backends ----------------------------------------------------------- */
+
+/* Every function gets the backend's impl pointer. Session ids, argv and
+ * paths are validated before a backend sees them. Any op may be NULL:
+ * client.c then answers NOX_EUNSUPPORTED (exec falls back to exec_start).
+ * All ops must be safe to call from many threads at once. */
+typedef struct nox__backend_ops {
+    const char *name; /* "local", "http" */
+    void (*destroy)(void *impl);
+    int (*isolation)(void *impl);
+    int (*health)(void *impl, nox_error **err);
+    int (*info)(void *impl, nox_bytes **out_json, nox_error **err);
+    int (*create)(void *impl, const char *sid, const nox__sandbox_opts *o,
+                  nox_sandbox_info **out, nox_error **err);
+    int (*get)(void *impl, const char *sid, nox_sandbox_info **out,
+               nox_error **err);
+    int (*list)(void *impl, nox_sandbox_list **out, nox_error **err);
+    int (*touch)(void *impl, const char *sid, nox_error **err);
+    int (*del)(void *impl, const char *sid, nox_error **err);
+    int (*wait_ready)(void *impl, const char *sid, uint32_t timeout_ms,
+                      nox_error **err);
+    int (*exec)(void *impl, const char *sid, const char *const *argv,
+                size_t argc, const nox__exec_opts *o, nox_exec_result **out,
+                nox_error **err);
+    int (*exec_start)(void *impl, const char *sid, const char *const *argv,
+                      size_t argc, const nox__exec_opts *o,
+                      nox_exec_stream **out, nox_error **err);
+    /* Upload: the producer pushes a tar.gz stream; extract it at dest. */
+    int (*upload)(void *impl, const char *sid, const char *dest,
+                  nox__producer *targz, nox_error **err);
+    /* Download: push the tar.gz of everything under src into sink. */
+    int (*download)(void *impl, const char *sid, const char *src,
+                    nox__sink *targz, nox_error **err);
+} nox__backend_ops;
+
+/* Constructors; cfg stays owned by the client and outlives impl. */
+int nox__local_backend_new(const nox__config *cfg,
+                           const nox__backend_ops **ops, void **impl,
+                           nox_error **err);
+int nox__http_backend_new(const nox__config *cfg, const nox__backend_ops **ops,
+                          void **impl, nox_error **err);
+
+/* Monotonic clock in milliseconds. */
+int64_t nox__now_ms(void);
+
+#endif /* NOX_INTERNAL_H */

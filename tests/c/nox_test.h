@@ -1,0 +1,140 @@
+/*
+ * nox_test.h - the small harness every C test file uses.
+ *
+ * A test file defines tests with NT_TEST(name) and lists them in main()
+ * with NT_RUN(name); nt_main_end() prints "N passed, N failed" and
+ * returns the exit status ctest reads. Checks record a failure and return
+ * from the test, printing file, line and (for calls) the nox_error text.
+ */
+#ifndef NOX_TEST_H
+#define NOX_TEST_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "noxrunner/noxrunner.h"
+
+extern int nt_failed_checks; /* failures in the current test */
+
+void nt_fail(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void nt_run(const char *name, void (*fn)(void));
+int nt_main_end(void);
+/* Run only tests whose name contains $NT_FILTER, when set. */
+
+#define NT_TEST(name) static void name(void)
+#define NT_RUN(name) nt_run(#name, name)
+
+#define NT_CHECK(cond)                                                   \
+    do {                                                                 \
+        if (!(cond)) {                                                   \
+            nt_fail(__FILE__, __LINE__, "check failed: %s", #cond);      \
+            return;                                                      \
+        }                                                                \
+    } while (0)
+
+#define NT_CHECK_INT(a, b)                                               \
+    do {                                                                 \
+        long long nt_a_ = (long long)(a), nt_b_ = (long long)(b);        \
+        if (nt_a_ != nt_b_) {                                            \
+            nt_fail(__FILE__, __LINE__, "%s == %lld, expected %s == %lld", \
+                    #a, nt_a_, #b, nt_b_);                               \
+            return;                                                      \
+        }                                                                \
+    } while (0)
+
+#define NT_CHECK_STR(a, b)                                               \
+    do {                                                                 \
+        const char *nt_a_ = (a), *nt_b_ = (b);                           \
+        if (!nt_a_ || !nt_b_ || strcmp(nt_a_, nt_b_) != 0) {             \
+            nt_fail(__FILE__, __LINE__, "%s == \"%s\", expected \"%s\"", \
+                    #a, nt_a_ ? nt_a_ : "(null)", nt_b_ ? nt_b_ : "(null)"); \
+            return;                                                      \
+        }                                                                \
+    } while (0)
+
+/* Output bytes (ptr, len) equal the C string s. */
+#define NT_CHECK_BYTES(ptr, len, s)                                      \
+    do {                                                                 \
+        size_t nt_l_ = strlen(s);                                        \
+        if ((size_t)(len) != nt_l_ || memcmp((ptr), (s), nt_l_) != 0) {  \
+            nt_fail(__FILE__, __LINE__, "%s is \"%.*s\", expected \"%s\"", \
+                    #ptr, (int)(len), (const char *)(ptr), (s));         \
+            return;                                                      \
+        }                                                                \
+    } while (0)
+
+/* A call taking `&err` last must succeed. */
+#define NT_OK(call)                                                      \
+    do {                                                                 \
+        nox_error *err = NULL;                                           \
+        int nt_rc_ = (call);                                             \
+        if (nt_rc_ != 0) {                                               \
+            nt_fail(__FILE__, __LINE__, "%s -> %s: %s", #call,           \
+                    nox_code_name(nt_rc_),                               \
+                    err ? nox_error_message(err) : "(no error object)"); \
+            nox_error_free(err);                                         \
+            return;                                                      \
+        }                                                                \
+        nox_error_free(err);                                             \
+    } while (0)
+
+/* A call taking `&err` last must fail with code; the message must contain
+ * `needle` (NULL: any). */
+#define NT_FAILS(code, needle, call)                                     \
+    do {                                                                 \
+        nox_error *err = NULL;                                           \
+        int nt_rc_ = (call);                                             \
+        int nt_bad_ = nt_rc_ != (code) || !err ||                        \
+                      nox_error_code(err) != (code) ||                   \
+                      ((needle) && !strstr(nox_error_message(err), (needle))); \
+        if (nt_bad_) {                                                   \
+            nt_fail(__FILE__, __LINE__, "%s -> %s (%s), expected %s containing \"%s\"", \
+                    #call, nox_code_name(nt_rc_),                        \
+                    err ? nox_error_message(err) : "no error object",    \
+                    nox_code_name(code), (needle) ? (needle) : "");      \
+            nox_error_free(err);                                         \
+            return;                                                      \
+        }                                                                \
+        nox_error_free(err);                                             \
+    } while (0)
+
+/* A fresh private directory under $TMPDIR, removed by nt_rm_rf(). The
+ * returned string is malloc'd. */
+char *nt_mkdtemp(const char *tag);
+void nt_rm_rf(const char *path);
+/* Read/write a whole file; read returns malloc'd data (NUL-terminated). */
+char *nt_read_file(const char *path, size_t *len);
+int nt_write_file(const char *path, const void *data, size_t len, int mode);
+
+/* A local-backend client on a private base dir (NULL: a fresh temp dir,
+ * returned through *base_dir_out when not NULL). Uses the agent built
+ * next to the tests. Returns NULL after reporting a failure. */
+nox_client *nt_local_client(const char *base_dir, char **base_dir_out);
+
+/* A noxrunnerd started on a free loopback port with its own base dir. */
+typedef struct nt_server {
+    pid_t pid;
+    int port;
+    char url[64];
+    char *base_dir;
+} nt_server;
+/* extra_args: NULL-terminated, may be NULL. 0 on success. */
+int nt_server_start(nt_server *s, const char *const *extra_args);
+/* SIGTERM, wait (kill after 10 s), remove the base dir. Returns the
+ * server's exit status (0 for a clean exit), -1 when it had to be killed. */
+int nt_server_stop(nt_server *s);
+/* An HTTP-backend client for s (api_key may be NULL). */
+nox_client *nt_http_client(const nt_server *s, const char *api_key);
+
+/* A unique session id for this process: "<tag>-<pid>-<counter>". */
+const char *nt_sid(const char *tag);
+
+/* Run argv on the client and require exit 0; returns the result (caller
+ * frees) or NULL after reporting. */
+nox_exec_result *nt_exec_ok(nox_client *c, const char *sid,
+                            const char *const *argv);
+
+#endif /* NOX_TEST_H */
