@@ -6,8 +6,8 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 
-.PHONY: all deps build demo test test-c test-asan check-abi abi-update \
-        check-install test-python clean
+.PHONY: all deps build stage demo test test-c test-asan check-abi abi-update \
+        check-install test-python test-go test-lua test-scenarios clean
 
 all: build
 
@@ -23,7 +23,8 @@ build: deps $(BUILD)/build.ninja
 demo: build
 	@NOXRUNNER_HOME=$${NOXRUNNER_HOME:-$$(mktemp -d)} ./$(BUILD)/nox-demo
 
-test: test-c test-asan check-abi check-install test-python
+test: test-c test-asan check-abi check-install test-python test-go test-lua \
+      test-scenarios
 	@echo "make test: all suites passed"
 
 test-c: build
@@ -48,6 +49,26 @@ check-install: build
 test-python: deps
 	@if [ -x tests/python/run.sh ]; then tests/python/run.sh; \
 	 else echo "test-python: no Python package yet"; fi
+
+# A staged install in the build tree: what the Go and Lua bindings and the
+# scenario runners build against, exactly as users would.
+STAGE := $(abspath $(BUILD))/stage
+stage: build
+	cmake --install $(BUILD) --prefix $(STAGE) >/dev/null
+
+test-go: stage
+	@if [ -x bindings/go/run-tests.sh ]; then NOX_PREFIX=$(STAGE) bindings/go/run-tests.sh; \
+	 else echo "test-go: no Go binding yet"; fi
+
+test-lua: stage
+	@if [ -x bindings/lua/run-tests.sh ]; then NOX_PREFIX=$(STAGE) bindings/lua/run-tests.sh; \
+	 else echo "test-lua: no Lua binding yet"; fi
+
+SCENARIO_ENV = NOXRUNNERD=$(STAGE)/bin/noxrunnerd \
+  NOXRUNNER_AGENT=$(STAGE)/libexec/noxrunner/nox-sandbox \
+  NOX_SCENARIOS=$(CURDIR)/tests/scenarios
+test-scenarios: stage
+	$(SCENARIO_ENV) ./$(BUILD)/scenario_runner
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
