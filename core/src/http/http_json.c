@@ -1,0 +1,362 @@
+/*
+ * http_json.c - request bodies and answer parsing for the HTTP backend.
+ *
+ * cJSON treats strings as NUL-terminated bytes and prints them unchecked,
+ * so strings that may hold arbitrary bytes (argv, env, stdin) are quoted
+ * here and inserted as raw JSON; the byte-exact data travels in the
+ * Base64 fields (Part B: stdinBase64, stdoutBase64, stderrBase64).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
+static size_t utf8_seq_len(const uint8_t *s, size_t n) {
+    uint8_t c = s[0];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return len;
+}
+
+int nox__http_json_quote(nox__buf *b, const uint8_t *s, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    if (nox__buf_append(b, "\"", 1) != 0)
+        return NOX_ENOMEM;
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        char esc[8];
+        const char *rep = NULL;
+        size_t rep_len = 0;
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            rep = esc;
+            rep_len = 2;
+        } else if (c < 0x20 || c == 0x7F) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            rep = esc;
+            rep_len = 6;
+        } else if (c >= 0x80) {
+            size_t l = utf8_seq_len(s + i, n - i);
+            if (l == 0) {
+                rep = "\\ufffd";
+                rep_len = 6;
+            } else {
+                if (nox__buf_append(b, s + i, l) != 0)
+                    return NOX_ENOMEM;
+                i += l;
+                continue;
+            }
+        }
+        if (rep) {
+            if (nox__buf_append(b, rep, rep_len) != 0)
+                return NOX_ENOMEM;
+            i++;
+            continue;
+        }
+        /* A run of plain bytes at once. */
+        size_t j = i + 1;
+        while (j < n && s[j] >= 0x20 && s[j] < 0x7F && s[j] != '"' &&
+               s[j] != '\\')
+            j++;
+        if (nox__buf_append(b, s + i, j - i) != 0)
+            return NOX_ENOMEM;
+        i = j;
+    }
+    if (nox__buf_append(b, "\"", 1) != 0 || nox__buf_terminate(b) != 0)
+        return NOX_ENOMEM;
+    return 0;
+}
+
+/* A cJSON raw node holding s quoted; NULL on allocation failure. */
+static cJSON *quoted_node(const uint8_t *s, size_t n) {
+    nox__buf b = {0};
+    if (nox__http_json_quote(&b, s, n) != 0) {
+        nox__buf_free(&b);
+        return NULL;
+    }
+    cJSON *node = cJSON_CreateRaw((const char *)b.data);
+    nox__buf_free(&b);
+    return node;
+}
+
+static int add_quoted(cJSON *obj, const char *name, const char *s) {
+    cJSON *node = quoted_node((const uint8_t *)s, strlen(s));
+    if (!node || !cJSON_AddItemToObject(obj, name, node)) {
+        cJSON_Delete(node);
+        return NOX_ENOMEM;
+    }
+    return 0;
+}
+
+static char *print_or_fail(cJSON *root, int ok, nox_error **err) {
+    char *out = ok ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (!out)
+        nox__err(err, NOX_ENOMEM, "out of memory building the request");
+    return out;
+}
+
+char *nox__http_exec_body(const char *const *argv, size_t argc,
+                          const nox__exec_opts *o, nox_error **err) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON *cmd = cJSON_CreateArray();
+    cJSON *env = cJSON_CreateObject();
+    int ok = root && cmd && env;
+    if (ok) {
+        cJSON_AddItemToObject(root, "cmd", cmd);
+        cJSON_AddItemToObject(root, "env", env);
+    } else {
+        cJSON_Delete(cmd);
+        cJSON_Delete(env);
+    }
+    for (size_t i = 0; ok && i < argc; i++) {
+        cJSON *a = quoted_node((const uint8_t *)argv[i], strlen(argv[i]));
+        ok = a && cJSON_AddItemToArray(cmd, a);
+        if (!ok)
+            cJSON_Delete(a);
+    }
+    if (ok)
+        ok = add_quoted(root, "workdir", o->workdir) == 0;
+    for (size_t i = 0; ok && i < o->env_count; i++) {
+        const char *kv = o->env[i];
+        const char *eq = strchr(kv, '=');
+        if (!eq)
+            continue; /* validated by client.c; be defensive */
+        char *key = nox__strndup(kv, (size_t)(eq - kv));
+        ok = key && add_quoted(env, key, eq + 1) == 0;
+        free(key);
+    }
+    if (ok)
+        ok = cJSON_AddNumberToObject(root, "timeoutSeconds",
+                                     (double)o->timeout_seconds) != NULL;
+    if (ok && o->has_stdin) {
+        /* "stdin" for B4 servers (lossy when not UTF-8), "stdinBase64"
+         * with the exact bytes for servers that know it (preferred). */
+        cJSON *txt = quoted_node(o->stdin_data, o->stdin_len);
+        ok = txt && cJSON_AddItemToObject(root, "stdin", txt);
+        if (!ok)
+            cJSON_Delete(txt);
+        char *b64 = ok ? nox__base64_encode(o->stdin_data, o->stdin_len) : NULL;
+        ok = b64 && cJSON_AddStringToObject(root, "stdinBase64", b64);
+        free(b64);
+    }
+    if (ok)
+        ok = cJSON_AddTrueToObject(root, "rawOutput") != NULL;
+    return print_or_fail(root, ok, err);
+}
+
+char *nox__http_create_body(const nox__sandbox_opts *o, nox_error **err) {
+    cJSON *root = cJSON_CreateObject();
+    int ok = root && cJSON_AddNumberToObject(root, "ttlSeconds",
+                                             (double)o->ttl_seconds);
+    if (ok && o->image)
+        ok = add_quoted(root, "image", o->image) == 0;
+    if (ok && o->cpu_limit)
+        ok = add_quoted(root, "cpuLimit", o->cpu_limit) == 0;
+    if (ok && o->memory_limit)
+        ok = add_quoted(root, "memoryLimit", o->memory_limit) == 0;
+    if (ok && o->ephemeral_storage_limit)
+        ok = add_quoted(root, "ephemeralStorageLimit",
+                        o->ephemeral_storage_limit) == 0;
+    return print_or_fail(root, ok, err);
+}
+
+int nox__http_parse_json(const uint8_t *body, size_t len, const char *what,
+                         cJSON **out, nox_error **err) {
+    *out = NULL;
+    cJSON *j = cJSON_ParseWithLength((const char *)body, len);
+    if (!j) {
+        char text[64];
+        size_t n = len < 40 ? len : 40, k = 0;
+        for (size_t i = 0; i < n; i++)
+            text[k++] = body[i] >= 0x20 && body[i] < 0x7F ? (char)body[i] : '?';
+        text[k] = 0;
+        return nox__err(err, NOX_EPROTOCOL,
+                        "server answered invalid JSON for %s: \"%s%s\"", what,
+                        text, len > n ? "..." : "");
+    }
+    *out = j;
+    return 0;
+}
+
+int nox__http_json_bytes(const cJSON *o, const char *name, nox__buf *out,
+                         int *found, nox_error **err) {
+    char key[64];
+    snprintf(key, sizeof key, "%sBase64", name);
+    *found = 0;
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (cJSON_IsString(b) && b->valuestring) {
+        *found = 1;
+        int rc = nox__base64_decode(b->valuestring, strlen(b->valuestring), out);
+        if (rc == NOX_ENOMEM)
+            return nox__err(err, rc, "out of memory");
+        if (rc != 0)
+            return nox__err(err, NOX_EPROTOCOL,
+                            "server sent invalid Base64 in \"%s\"", key);
+        return 0;
+    }
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (cJSON_IsString(t) && t->valuestring) {
+        *found = 1;
+        if (nox__buf_append(out, t->valuestring, strlen(t->valuestring)) != 0)
+            return nox__err(err, NOX_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+static int json_flag(const cJSON *o, const char *name) {
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, name)) ? 1 : 0;
+}
+
+int nox__http_parse_exit_fields(const cJSON *o, nox_exec_result *r,
+                                const char *what, nox_error **err) {
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(o, "exitCode");
+    if (!cJSON_IsNumber(code))
+        return nox__err(err, NOX_EPROTOCOL,
+                        "server answered %s without a numeric \"exitCode\"",
+                        what);
+    r->exit_code = code->valueint;
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "durationMs");
+    if (cJSON_IsNumber(d))
+        r->duration_ms = (int64_t)d->valuedouble;
+    const cJSON *sig = cJSON_GetObjectItemCaseSensitive(o, "signal");
+    if (cJSON_IsNumber(sig))
+        r->signal = sig->valueint;
+    /* A Part-A server has none of these: they stay 0. */
+    r->timed_out = json_flag(o, "timedOut");
+    r->stdout_truncated |= json_flag(o, "stdoutTruncated");
+    r->stderr_truncated |= json_flag(o, "stderrTruncated");
+    return 0;
+}
+
+/* Cut b to max bytes; 1 when something was cut. */
+static int cut(nox__buf *b, uint64_t max) {
+    if (max && b->len > max) {
+        b->len = (size_t)max;
+        return 1;
+    }
+    return 0;
+}
+
+int nox__http_parse_exec_result(const uint8_t *body, size_t len,
+                                uint64_t max_out, nox_exec_result **out,
+                                nox_error **err) {
+    cJSON *j = NULL;
+    int rc = nox__http_parse_json(body, len, "exec", &j, err);
+    if (rc != 0)
+        return rc;
+    nox_exec_result *r = nox__exec_result_new();
+    if (!r) {
+        cJSON_Delete(j);
+        return nox__err(err, NOX_ENOMEM, "out of memory");
+    }
+    int found;
+    if (!cJSON_IsObject(j))
+        rc = nox__err(err, NOX_EPROTOCOL,
+                      "server answered invalid JSON for exec: not an object");
+    if (rc == 0)
+        rc = nox__http_parse_exit_fields(j, r, "exec", err);
+    if (rc == 0)
+        rc = nox__http_json_bytes(j, "stdout", &r->out, &found, err);
+    if (rc == 0)
+        rc = nox__http_json_bytes(j, "stderr", &r->err, &found, err);
+    cJSON_Delete(j);
+    if (rc == 0) {
+        r->stdout_truncated |= cut(&r->out, max_out);
+        r->stderr_truncated |= cut(&r->err, max_out);
+        if (nox__buf_terminate(&r->out) != 0 || nox__buf_terminate(&r->err) != 0)
+            rc = nox__err(err, NOX_ENOMEM, "out of memory");
+    }
+    if (rc != 0) {
+        nox_exec_result_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+int nox__http_parse_sandbox(const cJSON *o, const char *sid,
+                            nox_sandbox_info **out, nox_error **err) {
+    const cJSON *pod = cJSON_GetObjectItemCaseSensitive(o, "podName");
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(o, "expiresAt");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "sessionId");
+    if (!cJSON_IsObject(o) || !cJSON_IsString(pod) || !cJSON_IsString(exp))
+        return nox__err(err, NOX_EPROTOCOL,
+                        "server answered a sandbox without \"podName\" and "
+                        "\"expiresAt\"");
+    if (!sid) {
+        if (!cJSON_IsString(id))
+            return nox__err(err, NOX_EPROTOCOL,
+                            "server listed a sandbox without \"sessionId\"");
+        sid = id->valuestring;
+    }
+    *out = nox__sandbox_info_new(sid, pod->valuestring, exp->valuestring, 0);
+    if (!*out)
+        return nox__err(err, NOX_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* Copy printable text, control bytes as spaces, at most cap-1 bytes. */
+static void copy_printable(char *out, size_t cap, const uint8_t *s, size_t n) {
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 1 < cap; i++)
+        out[k++] = s[i] < 0x20 || s[i] == 0x7F ? ' ' : (char)s[i];
+    while (k > 0 && out[k - 1] == ' ')
+        k--;
+    out[k] = 0;
+}
+
+void nox__http_error_text(const uint8_t *body, size_t len, char *out,
+                          size_t cap) {
+    out[0] = 0;
+    if (!body || len == 0 || cap == 0)
+        return;
+    cJSON *j = cJSON_ParseWithLength((const char *)body, len);
+    if (j) {
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+        if (cJSON_IsString(e) && e->valuestring) {
+            copy_printable(out, cap, (const uint8_t *)e->valuestring,
+                           strlen(e->valuestring));
+            cJSON_Delete(j);
+            return;
+        }
+        cJSON_Delete(j);
+    }
+    /* Plain text: a short prefix, ending at the first line break. */
+    size_t n = 0;
+    while (n < len && n < 200 && body[n] != '\n' && body[n] != '\r')
+        n++;
+    copy_printable(out, cap, body, n);
+    if (n < len && n == 200 && strlen(out) + 4 < cap)
+        strcat(out, "...");
+}
