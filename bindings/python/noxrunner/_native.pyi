@@ -1,0 +1,5 @@
+# The cffi extension built from noxrunner.h (see buildtools/build_ffi.py).
+from typing import Any
+
+ffi: Any
+lib: Any

@@ -1,0 +1,132 @@
+"""
+Local sandbox backend for NoxRunner, on the C core.
+
+Unlike noxrunner 2.0.0's local mode (commands run in your own environment
+behind a command blocklist), every sandbox here is a real one: a
+long-lived ``nox-sandbox`` agent that is pid 1 of its own namespaces when
+the host allows it (``isolation="auto"``, the default), with the workspace
+at ``/workspace``, a clean environment and the TTL enforced. Sandboxes live
+under ``base_dir`` and are found again by any later process, so a sandbox
+created by one program (or ``noxrc`` call) is there for the next.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+from noxrunner._core import Core
+from noxrunner.backend._corebackend import DEFAULT_WORKDIR, CoreBackend
+from noxrunner.exceptions import InvalidArgumentError, SandboxNotFoundError, make_error
+from noxrunner.results import ExecResult
+
+__all__ = ["LocalBackend", "IsolationWarning"]
+
+
+class IsolationWarning(UserWarning):
+    """Commands run without namespace isolation (they share the host's view)."""
+
+
+class LocalBackend(CoreBackend):
+    """
+    Local sandbox backend.
+
+    Args:
+        base_dir: where sandboxes keep their state and workspaces (created
+            0700). None: ``$NOXRUNNER_HOME``, else a per-user directory under
+            the temp dir. (2.0.0 defaulted to the shared ``/tmp`` itself.)
+        isolation: "auto" (strongest the host allows), "namespaces" (an
+            error if the host cannot do it) or "none".
+        agent_path: the nox-sandbox program; default: the one shipped in
+            this package (or ``$NOXRUNNER_AGENT``).
+    """
+
+    def __init__(self, base_dir: Optional[Union[str, "os.PathLike[str]"]] = None, *,
+                 isolation: str = "auto", agent_path: Optional[str] = None) -> None:
+        if base_dir is None and os.environ.get("NOXRUNNER_HOME"):
+            base_dir = os.environ["NOXRUNNER_HOME"]
+        self.base_dir: Optional[Path] = Path(base_dir) if base_dir is not None else None
+        self._core = Core(backend="local", base_dir=base_dir, isolation=isolation,
+                          agent=agent_path)
+        self.isolation = self._core.isolation()
+        if self.isolation == "none":
+            warnings.warn(
+                "noxrunner local sandboxes run WITHOUT namespace isolation on this host: "
+                "commands share the host's view of the file system and network",
+                IsolationWarning, stacklevel=2)
+
+    def _create_default(self, session_id: str) -> None:
+        self._core.create(session_id)
+
+    def touch(self, session_id: str) -> bool:
+        """Extend the TTL; like 2.0.0, an unknown sandbox is created."""
+        try:
+            self._core.touch(session_id)
+        except SandboxNotFoundError:
+            self._create_default(session_id)
+        return True
+
+    def exec(
+        self,
+        session_id: str,
+        cmd: List[str],
+        workdir: str = DEFAULT_WORKDIR,
+        env: Optional[Dict[str, str]] = None,
+        timeout_seconds: int = 30,
+        *,
+        stdin: Optional[Union[str, bytes]] = None,
+    ) -> ExecResult:
+        """Run cmd; like 2.0.0, an unknown sandbox is created first, and a
+        command that cannot be run (empty, bad workdir) gives exitCode 1
+        with the reason in stderr rather than an exception."""
+        try:
+            try:
+                return self._exec(session_id, cmd, workdir, env, timeout_seconds, stdin)
+            except SandboxNotFoundError:
+                self._create_default(session_id)
+                return self._exec(session_id, cmd, workdir, env, timeout_seconds, stdin)
+        except InvalidArgumentError as e:
+            return ExecResult(1, b"", f"Command not run: {e}".encode("utf-8"), 0)
+
+    def upload_files(
+        self, session_id: str, files: Dict[str, Union[str, bytes]], dest: str = DEFAULT_WORKDIR
+    ) -> bool:
+        """Upload files; an unknown sandbox is created first. Names that
+        would leave dest ("..", absolute paths) raise InvalidArgumentError
+        (2.0.0 silently rewrote them to their base name)."""
+        try:
+            self._core.upload_files(session_id, files, dest)
+        except SandboxNotFoundError:
+            self._create_default(session_id)
+            self._core.upload_files(session_id, files, dest)
+        return True
+
+    def download_files(self, session_id: str, src: str = DEFAULT_WORKDIR) -> bytes:
+        """The tar.gz of src. A missing sandbox or path raises
+        SandboxNotFoundError, which is also a ValueError as in 2.0.0."""
+        try:
+            return self._core.download(session_id, src)
+        except SandboxNotFoundError as e:
+            raise make_error(e.code, f"{e.message} (does not exist)", 0,
+                             e.response_body.encode("utf-8"), (ValueError,)) from None
+
+    def delete_sandbox(self, session_id: str) -> bool:
+        """Delete; False when there was no such sandbox (as in 2.0.0)."""
+        try:
+            self._core.delete(session_id)
+        except SandboxNotFoundError:
+            return False
+        return True
+
+    def wait_for_pod_ready(self, session_id: str, timeout: int = 30, interval: int = 2) -> bool:
+        """Wait until the sandbox answers; an unknown one is created first."""
+        try:
+            self._core.get(session_id)
+        except SandboxNotFoundError:
+            self._create_default(session_id)
+        return self._wait_ready(session_id, timeout, interval)
+
+    def __repr__(self) -> str:
+        return f"LocalBackend(base_dir={str(self.base_dir) if self.base_dir else None!r})"
