@@ -59,6 +59,11 @@ int nox__http_json_quote(nox__buf *b, const uint8_t *s, size_t n) {
             esc[1] = (char)c;
             rep = esc;
             rep_len = 2;
+        } else if (c == '\n' || c == '\r' || c == '\t') {
+            esc[0] = '\\';
+            esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+            rep = esc;
+            rep_len = 2;
         } else if (c < 0x20 || c == 0x7F) {
             memcpy(esc, "\\u00", 4);
             esc[4] = hex[c >> 4];
