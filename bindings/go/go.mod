@@ -1,0 +1,3 @@
+module github.com/noxrunner/noxrunner/bindings/go
+
+go 1.24
