@@ -1,3 +1,422 @@
-/* Placeholder until noxrunnerd lands (being written now). */
+/* main.c - noxrunnerd: flags, startup, signals and a clean shutdown.
+ *
+ * Startup binds, then prints exactly one line on stdout,
+ *   noxrunnerd listening on http://HOST:PORT
+ * which scripts and tests parse. Everything else goes to stderr.
+ *
+ * Shutdown (SIGTERM or SIGINT; a second one skips the wait): stop taking
+ * connections, let running requests finish for up to --grace seconds,
+ * then cancel the execs still running; stop the HTTP daemon; delete the
+ * sandboxes this server created unless --keep-sandboxes; exit 0. The
+ * signal handler only writes a byte to a pipe; the main thread does the
+ * work.
+ */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
-int main(void) { fputs("noxrunnerd: not built yet\n", stderr); return 1; }
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define EXIT_USAGE 2
+#define IDLE_TIMEOUT_SECONDS 120
+#define ABORT_WAIT_SECONDS 5
+
+static const char usage_text[] =
+    "Usage: noxrunnerd [OPTION]...\n"
+    "Serve NoxRunner sandboxes on this machine over HTTP (backend API v1).\n"
+    "\n"
+    "  --host ADDR             address to bind (default 127.0.0.1); anything\n"
+    "                          but loopback requires a token\n"
+    "  --port N                TCP port (default 8080; 0 picks a free one)\n"
+    "  --token TOKEN           require \"Authorization: Bearer TOKEN\" on every\n"
+    "                          route but /healthz (default: $NOXRUNNER_TOKEN)\n"
+    "  --base-dir DIR          state directory for sandboxes (default: the\n"
+    "                          library's, $NOXRUNNER_HOME or a per-user temp dir)\n"
+    "  --agent PATH            the nox-sandbox agent program\n"
+    "  --isolation LEVEL       auto, none or namespaces (default auto)\n"
+    "  --max-body-bytes N      limit for JSON request bodies (default 8M)\n"
+    "  --max-upload-bytes N    limit for upload bodies (default 1G)\n"
+    "  --max-output-bytes N    captured output per stream and exec (default 1M)\n"
+    "  --threads N             concurrent connections, one thread each\n"
+    "                          (default 128)\n"
+    "  --grace SECONDS         how long shutdown waits for running requests\n"
+    "                          before canceling them (default 10)\n"
+    "  --keep-sandboxes        do not delete this server's sandboxes on exit\n"
+    "  --quiet                 no access log\n"
+    "  --version               print the version and exit\n"
+    "  --help                  print this help and exit\n"
+    "\n"
+    "Sizes take an optional K, M or G suffix (powers of 1024).\n"
+    "Exit status: 0 after a clean shutdown, 1 on a runtime failure, 2 on a\n"
+    "usage error (including a non-loopback --host without a token).\n";
+
+static int signal_pipe[2] = {-1, -1};
+
+static void on_signal(int sig) {
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    ssize_t w = write(signal_pipe[1], &b, 1);
+    (void)w; /* a full pipe already holds a wake-up */
+    errno = saved;
+}
+
+/* Writes to a closed client or pipe must fail with EPIPE, not kill the
+ * server. A handler (unlike SIG_IGN) is reset by execve, so the sandbox
+ * processes the library starts still get the default SIGPIPE. */
+static void on_sigpipe(int sig) { (void)sig; }
+
+static void usage_error(const char *fmt, ...) SRV_PRINTF(1, 2);
+static void usage_error(const char *fmt, ...) {
+    va_list ap;
+    fputs(SRV_NAME ": ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nTry 'noxrunnerd --help'.\n", stderr);
+    exit(EXIT_USAGE);
+}
+
+static uint64_t parse_size(const char *flag, const char *s) {
+    char *end;
+    errno = 0;
+    if (!*s || *s == '-')
+        usage_error("%s: expected a size, got \"%s\"", flag, s);
+    unsigned long long v = strtoull(s, &end, 10);
+    unsigned shift = 0;
+    switch (*end) {
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    default: break;
+    }
+    if (errno || end == s || *end || v == 0 || v > (UINT64_MAX >> shift))
+        usage_error("%s: expected a positive size like 1048576 or 1M, got \"%s\"",
+                    flag, s);
+    return (uint64_t)v << shift;
+}
+
+static long parse_int(const char *flag, const char *s, long min, long max) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max)
+        usage_error("%s: expected an integer from %ld to %ld, got \"%s\"", flag,
+                    min, max, s);
+    return v;
+}
+
+/* Resolve --host to the address to bind; prefers IPv4 for names like
+ * "localhost" that have both. */
+static int resolve_host(const char *host, int port, struct sockaddr_storage *out,
+                        socklen_t *out_len) {
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    const char *name = host;
+    char buf[256];
+    /* Accept "[::1]" as well as "::1". */
+    size_t n = strlen(host);
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof buf) {
+        memcpy(buf, host + 1, n - 2);
+        buf[n - 2] = 0;
+        name = buf;
+    }
+    int rc = getaddrinfo(name, NULL, &hints, &res);
+    if (rc != 0)
+        return rc;
+    const struct addrinfo *pick = res;
+    for (const struct addrinfo *a = res; a; a = a->ai_next)
+        if (a->ai_family == AF_INET) {
+            pick = a;
+            break;
+        }
+    memcpy(out, pick->ai_addr, pick->ai_addrlen);
+    *out_len = pick->ai_addrlen;
+    if (out->ss_family == AF_INET)
+        ((struct sockaddr_in *)out)->sin_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in6 *)out)->sin6_port = htons((uint16_t)port);
+    freeaddrinfo(res);
+    return 0;
+}
+
+static int is_loopback(const struct sockaddr_storage *a) {
+    if (a->ss_family == AF_INET) {
+        uint32_t ip = ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr);
+        return (ip >> 24) == 127;
+    }
+    if (a->ss_family == AF_INET6) {
+        const struct in6_addr *ip = &((const struct sockaddr_in6 *)a)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(ip))
+            return 1;
+        return IN6_IS_ADDR_V4MAPPED(ip) && ip->s6_addr[12] == 127;
+    }
+    return 0;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    size_t n = strlen(buf);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = 0;
+    log_msg("http: %s", buf);
+}
+
+static int install_signals(void) {
+    if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        return -1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sa.sa_handler = on_signal;
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+        return -1;
+    sa.sa_handler = on_sigpipe;
+    return sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* Wait up to ms for a signal byte; returns the signal or 0. */
+static int wait_signal(int ms) {
+    struct pollfd p = {.fd = signal_pipe[0], .events = POLLIN};
+    int rc = poll(&p, 1, ms);
+    if (rc <= 0)
+        return 0;
+    unsigned char b = 0;
+    return read(signal_pipe[0], &b, 1) == 1 ? b : 0;
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Wait until no request is running, up to `seconds`; a new signal ends
+ * the wait early. Returns 1 when all finished. */
+static int wait_idle(server *s, double seconds) {
+    double deadline = now_seconds() + seconds;
+    while (atomic_load(&s->active_requests) > 0) {
+        double left = deadline - now_seconds();
+        if (left <= 0)
+            return 0;
+        if (wait_signal(left < 0.05 ? (int)(left * 1000) + 1 : 50)) {
+            log_msg("second signal: not waiting for running requests");
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void shutdown_server(server *s, MHD_socket listen_fd) {
+    if (!wait_idle(s, s->cfg.grace_seconds)) {
+        atomic_store(&s->aborting, 1);
+        unsigned n = lifecycle_cancel_streams(s);
+        log_msg("%d request(s) still running; canceled %u exec(s)",
+                atomic_load(&s->active_requests), n);
+        wait_idle(s, ABORT_WAIT_SECONDS);
+    }
+    MHD_stop_daemon(s->daemon);
+    s->daemon = NULL;
+    if (listen_fd != MHD_INVALID_SOCKET)
+        close(listen_fd); /* ours since MHD_quiesce_daemon */
+    if (!s->cfg.keep_sandboxes) {
+        unsigned n = lifecycle_delete_created(s);
+        if (n)
+            log_msg("deleted %u sandbox(es) created by this server", n);
+    }
+}
+
+int main(int argc, char **argv) {
+    static server srv;
+    server *s = &srv;
+    srv_config *cfg = &s->cfg;
+    cfg->host = "127.0.0.1";
+    cfg->port = 8080;
+    cfg->isolation = NOX_ISOLATION_AUTO;
+    cfg->max_body_bytes = 8u << 20;
+    cfg->max_upload_bytes = 1u << 30;
+    cfg->threads = 128;
+    cfg->grace_seconds = 10;
+
+    enum { O_HOST = 256, O_PORT, O_TOKEN, O_BASE, O_AGENT, O_ISO, O_MAXBODY,
+           O_MAXUP, O_MAXOUT, O_THREADS, O_GRACE, O_KEEP, O_QUIET, O_VERSION,
+           O_HELP };
+    static const struct option opts[] = {
+        {"host", required_argument, NULL, O_HOST},
+        {"port", required_argument, NULL, O_PORT},
+        {"token", required_argument, NULL, O_TOKEN},
+        {"base-dir", required_argument, NULL, O_BASE},
+        {"agent", required_argument, NULL, O_AGENT},
+        {"isolation", required_argument, NULL, O_ISO},
+        {"max-body-bytes", required_argument, NULL, O_MAXBODY},
+        {"max-upload-bytes", required_argument, NULL, O_MAXUP},
+        {"max-output-bytes", required_argument, NULL, O_MAXOUT},
+        {"threads", required_argument, NULL, O_THREADS},
+        {"grace", required_argument, NULL, O_GRACE},
+        {"keep-sandboxes", no_argument, NULL, O_KEEP},
+        {"quiet", no_argument, NULL, O_QUIET},
+        {"version", no_argument, NULL, O_VERSION},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0}};
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case O_HOST: cfg->host = optarg; break;
+        case O_PORT: cfg->port = (int)parse_int("--port", optarg, 0, 65535); break;
+        case O_TOKEN:
+            if (!*optarg)
+                usage_error("--token: the token must not be empty");
+            cfg->token = optarg;
+            break;
+        case O_BASE: cfg->base_dir = optarg; break;
+        case O_AGENT: cfg->agent_path = optarg; break;
+        case O_ISO:
+            if (strcmp(optarg, "auto") == 0)
+                cfg->isolation = NOX_ISOLATION_AUTO;
+            else if (strcmp(optarg, "none") == 0)
+                cfg->isolation = NOX_ISOLATION_NONE;
+            else if (strcmp(optarg, "namespaces") == 0)
+                cfg->isolation = NOX_ISOLATION_NAMESPACES;
+            else
+                usage_error("--isolation: expected auto, none or namespaces, got \"%s\"",
+                            optarg);
+            break;
+        case O_MAXBODY: cfg->max_body_bytes = parse_size("--max-body-bytes", optarg); break;
+        case O_MAXUP: cfg->max_upload_bytes = parse_size("--max-upload-bytes", optarg); break;
+        case O_MAXOUT: cfg->max_output_bytes = parse_size("--max-output-bytes", optarg); break;
+        case O_THREADS: cfg->threads = (unsigned)parse_int("--threads", optarg, 1, 100000); break;
+        case O_GRACE: cfg->grace_seconds = (unsigned)parse_int("--grace", optarg, 0, 86400); break;
+        case O_KEEP: cfg->keep_sandboxes = 1; break;
+        case O_QUIET: cfg->quiet = 1; break;
+        case O_VERSION:
+            printf(SRV_NAME " %s\n", nox_version_string());
+            return 0;
+        case O_HELP:
+            fputs(usage_text, stdout);
+            return 0;
+        case ':':
+            usage_error("option %s needs a value", argv[optind - 1]);
+            break;
+        default:
+            usage_error("unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        usage_error("unexpected argument \"%s\"", argv[optind]);
+    if (!cfg->token) {
+        const char *env = getenv("NOXRUNNER_TOKEN");
+        if (env && *env)
+            cfg->token = env;
+    }
+    cfg->token_len = cfg->token ? strlen(cfg->token) : 0;
+
+    struct sockaddr_storage addr;
+    socklen_t addr_len = 0;
+    int grc = resolve_host(cfg->host, cfg->port, &addr, &addr_len);
+    if (grc != 0)
+        usage_error("--host: cannot resolve \"%s\": %s", cfg->host, gai_strerror(grc));
+    if (!is_loopback(&addr) && !cfg->token) {
+        fprintf(stderr,
+                SRV_NAME ": refusing to listen on non-loopback address \"%s\" without "
+                "a token: anyone who can reach it could run commands here. Set "
+                "--token or $NOXRUNNER_TOKEN, or bind 127.0.0.1.\n",
+                cfg->host);
+        return EXIT_USAGE;
+    }
+
+    if (install_signals() != 0) {
+        fprintf(stderr, SRV_NAME ": cannot install signal handlers: %s\n",
+                strerror(errno));
+        return 1;
+    }
+
+    nox_client_options o;
+    nox_client_options_init(&o, NOX_CLIENT_OPTIONS_VERSION);
+    o.backend = NOX_BACKEND_LOCAL;
+    o.base_dir = cfg->base_dir;
+    o.agent_path = cfg->agent_path;
+    o.isolation = cfg->isolation;
+    o.max_output_bytes = cfg->max_output_bytes;
+    nox_error *err = NULL;
+    if (nox_client_new(&s->client, &o, &err) != 0) {
+        fprintf(stderr, SRV_NAME ": cannot set up the local sandbox backend: %s\n",
+                err ? nox_error_message(err) : "unknown error");
+        nox_error_free(err);
+        return 1;
+    }
+    const char *spool = cfg->base_dir ? cfg->base_dir : getenv("NOXRUNNER_HOME");
+    if (!spool || !*spool)
+        spool = getenv("TMPDIR");
+    s->tmp_dir = strdup(spool && *spool ? spool : "/tmp");
+    if (!s->tmp_dir || lifecycle_init(s) != 0) {
+        fprintf(stderr, SRV_NAME ": out of memory\n");
+        return 1;
+    }
+
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (addr.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->daemon = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, router_handle, s,
+        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&addr,
+        MHD_OPTION_URI_LOG_CALLBACK, router_uri_log, s,
+        MHD_OPTION_NOTIFY_COMPLETED, router_completed, s,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->threads,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_SECONDS,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+        MHD_OPTION_END);
+    if (!s->daemon) {
+        fprintf(stderr, SRV_NAME ": cannot listen on %s port %d: %s\n", cfg->host,
+                cfg->port, strerror(errno));
+        nox_client_free(s->client);
+        return 1;
+    }
+    const union MHD_DaemonInfo *di =
+        MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    int port = di ? di->port : cfg->port;
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (addr.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&addr)->sin_addr, host, sizeof host);
+    else
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&addr)->sin6_addr, host,
+                  sizeof host);
+    int v6 = addr.ss_family == AF_INET6;
+    printf(SRV_NAME " listening on http://%s%s%s:%d\n", v6 ? "[" : "", host,
+           v6 ? "]" : "", port);
+    fflush(stdout);
+    log_msg("version %s, isolation %s, auth %s, pid %d", nox_version_string(),
+            nox_isolation_name(nox_client_isolation(s->client)),
+            cfg->token ? "on" : "off", (int)getpid());
+
+    int sig;
+    while ((sig = wait_signal(-1)) == 0) {
+    }
+    log_msg("%s received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    atomic_store(&s->shutting_down, 1);
+    MHD_socket listen_fd = MHD_quiesce_daemon(s->daemon);
+    shutdown_server(s, listen_fd);
+    nox_client_free(s->client);
+    lifecycle_destroy(s);
+    free(s->tmp_dir);
+    close(signal_pipe[0]);
+    close(signal_pipe[1]);
+    log_msg("stopped");
+    return 0;
+}

@@ -1,0 +1,474 @@
+/* router.c - the life of one request: where it goes, whether it may, and
+ * how its body comes in.
+ *
+ * libmicrohttpd calls router_handle() several times per request: once
+ * with the headers (we route, authenticate and check sizes, and may answer
+ * right away), then once per piece of body, then once more with no data
+ * (we answer). Paths are taken raw from the URI log callback and split on
+ * "/" before percent-decoding, so a session id may contain "%2F".
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+/* ---- the request object ---------------------------------------------------- */
+
+void *router_uri_log(void *cls, const char *uri, struct MHD_Connection *conn) {
+    server *s = cls;
+    request *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    atomic_init(&r->refs, 1);
+    atomic_init(&r->bytes_out, 0);
+    r->srv = s;
+    r->conn = conn;
+    r->uri = strdup(uri ? uri : "");
+    r->upload_fd = -1;
+    clock_gettime(CLOCK_MONOTONIC, &r->started_at);
+    atomic_fetch_add(&s->active_requests, 1);
+    return r;
+}
+
+void request_unref(request *r) {
+    if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
+        return;
+    free(r->uri);
+    free(r->sid);
+    free(r->path_param);
+    free(r->body);
+    if (r->upload_fd >= 0)
+        close(r->upload_fd);
+    free(r);
+}
+
+void router_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                      enum MHD_RequestTerminationCode toe) {
+    server *s = cls;
+    request *r = *con_cls;
+    *con_cls = NULL;
+    if (!r)
+        return;
+    access_log_request(r, toe);
+    atomic_fetch_sub(&s->active_requests, 1);
+    request_unref(r);
+}
+
+enum MHD_Result request_queue(request *r, unsigned status,
+                              struct MHD_Response *resp, size_t body_len) {
+    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    /* Answering before the body was read (or while shutting down) leaves
+     * the connection in no state to carry another request. */
+    if (atomic_load(&r->srv->shutting_down) || (!r->seen && r->has_body))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+    if (ret == MHD_YES) {
+        r->status = (int)status;
+        r->responded = 1;
+        atomic_fetch_add(&r->bytes_out, body_len);
+    }
+    return ret;
+}
+
+int request_client_fd(const request *r) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci ? ci->connect_fd : -1;
+}
+
+int request_client_gone(const request *r) {
+    int fd = request_client_fd(r);
+    if (fd < 0)
+        return 0;
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0)
+        return 0;
+    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+/* ---- paths ------------------------------------------------------------------------ */
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decode s[0..n) into a new string; plus_space for query values.
+ * NULL for a malformed escape or an encoded NUL (*bad = 1), or when out
+ * of memory (*bad = 0). */
+static char *pct_decode(const char *s, size_t n, int plus_space, int *bad) {
+    *bad = 0;
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '%') {
+            if (i + 2 >= n || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0) {
+                free(out);
+                *bad = 1;
+                return NULL;
+            }
+            c = (char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
+            if (c == 0) {
+                free(out);
+                *bad = 1;
+                return NULL;
+            }
+            i += 2;
+        } else if (c == '+' && plus_space) {
+            c = ' ';
+        }
+        out[o++] = c;
+    }
+    out[o] = 0;
+    return out;
+}
+
+typedef struct seg {
+    const char *p;
+    size_t n;
+} seg;
+
+static int seg_is(const seg *s, const char *lit) {
+    return s->n == strlen(lit) && memcmp(s->p, lit, s->n) == 0;
+}
+
+/* The value of `key` in the raw query string, decoded; NULL when absent
+ * or empty (meaning: the default). */
+static int query_param(const char *query, const char *key, char **out) {
+    *out = NULL;
+    size_t klen = strlen(key);
+    const char *p = query;
+    while (p && *p) {
+        const char *end = strchr(p, '&');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > klen && memcmp(p, key, klen) == 0 && p[klen] == '=') {
+            if (len == klen + 1)
+                return 0;
+            int bad;
+            *out = pct_decode(p + klen + 1, len - klen - 1, 1, &bad);
+            return *out ? 0 : (bad ? -1 : -2);
+        }
+        p = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
+/* Route r from its raw URI. 0, or an error already queued (-1). */
+static int route(request *r) {
+    const char *uri = r->uri;
+    const char *q = strchr(uri, '?');
+    size_t path_len = q ? (size_t)(q - uri) : strlen(uri);
+    seg segs[8];
+    size_t n = 0;
+    if (path_len == 0 || uri[0] != '/') {
+        respond_error(r, MHD_HTTP_NOT_FOUND, "no such endpoint");
+        return -1;
+    }
+    const char *p = uri + 1, *end = uri + path_len;
+    for (;;) {
+        const char *slash = memchr(p, '/', (size_t)(end - p));
+        const char *stop = slash ? slash : end;
+        if (n == sizeof segs / sizeof segs[0]) {
+            n++;
+            break;
+        }
+        segs[n].p = p;
+        segs[n].n = (size_t)(stop - p);
+        n++;
+        if (!slash)
+            break;
+        p = slash + 1;
+    }
+
+    const char *allow = NULL;
+    route_id id = ROUTE_NONE;
+    const char *param = NULL;
+    if (n == 1 && seg_is(&segs[0], "healthz")) {
+        id = ROUTE_HEALTHZ;
+        allow = "GET, HEAD";
+    } else if (n >= 2 && seg_is(&segs[0], "v1")) {
+        if (n == 2 && seg_is(&segs[1], "info")) {
+            id = ROUTE_INFO;
+            allow = "GET";
+        } else if (seg_is(&segs[1], "sandboxes")) {
+            if (n == 2) {
+                id = ROUTE_LIST;
+                allow = "GET";
+            } else if (n == 3) {
+                id = ROUTE_SANDBOX;
+                allow = "GET, PUT, DELETE";
+            } else if (n == 4 && seg_is(&segs[3], "touch")) {
+                id = ROUTE_TOUCH;
+                allow = "POST";
+            } else if (n == 4 && seg_is(&segs[3], "exec")) {
+                id = ROUTE_EXEC;
+                allow = "POST";
+            } else if (n == 5 && seg_is(&segs[3], "files") &&
+                       seg_is(&segs[4], "upload")) {
+                id = ROUTE_UPLOAD;
+                allow = "POST";
+                param = "dest";
+            } else if (n == 5 && seg_is(&segs[3], "files") &&
+                       seg_is(&segs[4], "download")) {
+                id = ROUTE_DOWNLOAD;
+                allow = "GET";
+                param = "src";
+            }
+        }
+    }
+    if (id == ROUTE_NONE) {
+        respond_error(r, MHD_HTTP_NOT_FOUND, "no such endpoint: %s %.*s", r->method,
+                      (int)(path_len > 200 ? 200 : path_len), uri);
+        return -1;
+    }
+    r->route = id;
+
+    /* Method check: allow is a ", "-separated list. */
+    int allowed = 0;
+    size_t mlen = strlen(r->method);
+    for (const char *a = allow; *a;) {
+        const char *comma = strchr(a, ',');
+        size_t len = comma ? (size_t)(comma - a) : strlen(a);
+        if (len == mlen && memcmp(a, r->method, len) == 0)
+            allowed = 1;
+        if (!comma)
+            break;
+        a = comma + 2;
+    }
+    if (!allowed) {
+        respond_method_not_allowed(r, allow);
+        return -1;
+    }
+
+    if (n >= 3) {
+        int bad;
+        r->sid = pct_decode(segs[2].p, segs[2].n, 0, &bad);
+        if (!r->sid) {
+            if (bad)
+                respond_error(r, MHD_HTTP_BAD_REQUEST,
+                              "invalid session id in path: bad percent-encoding "
+                              "or an encoded NUL");
+            else
+                respond_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+            return -1;
+        }
+    }
+    if (param && q) {
+        int rc = query_param(q + 1, param, &r->path_param);
+        if (rc != 0) {
+            if (rc == -1)
+                respond_error(r, MHD_HTTP_BAD_REQUEST,
+                              "invalid \"%s\" parameter: bad percent-encoding or "
+                              "an encoded NUL", param);
+            else
+                respond_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- authentication ------------------------------------------------------------ */
+
+/* Constant time in the length of the expected token: the comparison
+ * never stops early, whatever the client sent. */
+static int token_matches(const server *s, const char *given, size_t given_len) {
+    const unsigned char *want = (const unsigned char *)s->cfg.token;
+    size_t want_len = s->cfg.token_len;
+    unsigned diff = given_len != want_len;
+    for (size_t i = 0; i < want_len; i++) {
+        unsigned char g = i < given_len ? (unsigned char)given[i] : 0;
+        diff |= (unsigned)(g ^ want[i]);
+    }
+    return diff == 0;
+}
+
+static int authorized(request *r) {
+    server *s = r->srv;
+    if (!s->cfg.token)
+        return 1;
+    const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h)
+        return 0;
+    while (*h == ' ' || *h == '\t')
+        h++;
+    if (strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t'))
+        return 0;
+    h += 6;
+    while (*h == ' ' || *h == '\t')
+        h++;
+    size_t len = strlen(h);
+    while (len > 0 && (h[len - 1] == ' ' || h[len - 1] == '\t'))
+        len--;
+    return token_matches(s, h, len);
+}
+
+static enum MHD_Result respond_unauthorized(request *r) {
+    const char *msg = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                  MHD_HTTP_HEADER_AUTHORIZATION)
+                          ? "invalid bearer token"
+                          : "missing \"Authorization: Bearer <token>\" header";
+    jw w;
+    jw_init(&w);
+    jw_obj_begin(&w);
+    jw_key(&w, "error");
+    jw_str(&w, msg);
+    jw_key(&w, "code");
+    jw_str(&w, "NOX_EAUTH");
+    jw_obj_end(&w);
+    size_t len = 0;
+    char *json = jw_take(&w, &len);
+    if (!json)
+        return MHD_NO;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, json, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(json);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    return request_queue(r, MHD_HTTP_UNAUTHORIZED, resp, len);
+}
+
+/* ---- the handler ------------------------------------------------------------------ */
+
+/* The first call: everything that can be decided from the headers. */
+static enum MHD_Result begin(request *r, const char *method) {
+    server *s = r->srv;
+    snprintf(r->method, sizeof r->method, "%s", method);
+    const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    r->has_body = te != NULL || (cl && strcmp(cl, "0") != 0);
+    access_log_request_id(
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Id"),
+        r->request_id);
+
+    if (atomic_load(&s->shutting_down))
+        return respond_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
+                             "server is shutting down");
+    if (route(r) != 0)
+        return r->responded ? MHD_YES : MHD_NO;
+    if (r->route != ROUTE_HEALTHZ && !authorized(r))
+        return respond_unauthorized(r);
+
+    uint64_t limit = r->route == ROUTE_UPLOAD ? s->cfg.max_upload_bytes
+                                              : s->cfg.max_body_bytes;
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(cl, &end, 10);
+        if (errno == 0 && end != cl && v > limit)
+            return respond_error(r, 413,
+                                 "request body of %llu bytes exceeds the limit of "
+                                 "%llu bytes (%s)",
+                                 v, (unsigned long long)limit,
+                                 r->route == ROUTE_UPLOAD ? "--max-upload-bytes"
+                                                          : "--max-body-bytes");
+    }
+    if (r->route == ROUTE_UPLOAD && upload_begin(r) != 0)
+        return r->responded ? MHD_YES : MHD_NO;
+    return MHD_YES;
+}
+
+static void take_json_body(request *r, const char *data, size_t len) {
+    uint64_t limit = r->srv->cfg.max_body_bytes;
+    if (r->body_too_big || (uint64_t)r->body_len + len > limit) {
+        r->body_too_big = 1;
+        return; /* keep reading and dropping: the answer is a 413 */
+    }
+    if (r->body_len + len + 1 > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 1024;
+        while (cap < r->body_len + len + 1)
+            cap *= 2;
+        char *nb = realloc(r->body, cap);
+        if (!nb) {
+            r->body_io_errno = ENOMEM;
+            return;
+        }
+        r->body = nb;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, len);
+    r->body_len += len;
+    r->body[r->body_len] = 0;
+}
+
+static enum MHD_Result dispatch(request *r) {
+    if (r->body_too_big) {
+        uint64_t limit = r->route == ROUTE_UPLOAD ? r->srv->cfg.max_upload_bytes
+                                                  : r->srv->cfg.max_body_bytes;
+        return respond_error(r, 413, "request body exceeds the limit of %llu bytes (%s)",
+                             (unsigned long long)limit,
+                             r->route == ROUTE_UPLOAD ? "--max-upload-bytes"
+                                                      : "--max-body-bytes");
+    }
+    if (r->body_io_errno)
+        return respond_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                             "cannot take the request body: %s",
+                             strerror(r->body_io_errno));
+    switch (r->route) {
+    case ROUTE_HEALTHZ: return handle_healthz(r);
+    case ROUTE_INFO: return handle_info(r);
+    case ROUTE_LIST: return handle_list(r);
+    case ROUTE_SANDBOX:
+        if (strcmp(r->method, "PUT") == 0)
+            return handle_create(r);
+        if (strcmp(r->method, "DELETE") == 0)
+            return handle_delete(r);
+        return handle_get(r);
+    case ROUTE_TOUCH: return handle_touch(r);
+    case ROUTE_EXEC: return handle_exec(r);
+    case ROUTE_UPLOAD: return handle_upload(r);
+    case ROUTE_DOWNLOAD: return handle_download(r);
+    case ROUTE_NONE: break;
+    }
+    return respond_error(r, MHD_HTTP_NOT_FOUND, "no such endpoint");
+}
+
+enum MHD_Result router_handle(void *cls, struct MHD_Connection *conn,
+                              const char *url, const char *method,
+                              const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **con_cls) {
+    (void)cls;
+    (void)url; /* already unescaped by MHD: we route on the raw URI */
+    (void)version;
+    request *r = *con_cls;
+    if (!r)
+        return MHD_NO; /* the URI log callback ran out of memory */
+    if (!r->seen) {
+        enum MHD_Result ret = begin(r, method);
+        r->seen = 1;
+        return ret;
+    }
+    if (*upload_data_size) {
+        if (!r->responded) {
+            if (r->route == ROUTE_UPLOAD)
+                upload_take(r, upload_data, *upload_data_size);
+            else
+                take_json_body(r, upload_data, *upload_data_size);
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->responded)
+        return MHD_YES;
+    return dispatch(r);
+}
