@@ -18,8 +18,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <grp.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -232,6 +234,11 @@ static void fill_random(uint8_t *p, size_t n, uint64_t seed) {
     }
 }
 
+/* Open descriptors of this process. */
+static int fd_count(void) {
+    return dir_count("/proc/self/fd") - 1; /* opendir's own */
+}
+
 static long maxrss_kib(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -264,6 +271,12 @@ NT_TEST(file_set_round_trip_keeps_data_modes_and_nesting) {
     rc |= add_file(f, "deep/er/other.txt", "o", 1, 0644);
     rc |= add_file(f, "empty.txt", "", 0, 0644);
     rc |= add_file(f, unicode_name, "u", 1, 0644);
+    /* Past ustar's 100-byte name field: needs a pax header. */
+    char long_name[300];
+    memset(long_name, 'n', sizeof long_name);
+    memcpy(long_name, "long/", 5);
+    memcpy(long_name + 250, ".txt", 5);
+    rc |= add_file(f, long_name, "L", 1, 0644);
     if (rc != 0)
         nox_files_free(f);
     NT_CHECK(rc == 0);
@@ -297,7 +310,8 @@ NT_TEST(file_set_round_trip_keeps_data_modes_and_nesting) {
              file_is(s.dest, "bin/run.sh", "#!/bin/sh\n", 10) &&
              file_is(s.dest, "deep/er/still/blob.bin", binary, sizeof binary) &&
              file_is(s.dest, "empty.txt", "", 0) &&
-             file_is(s.dest, unicode_name, "u", 1);
+             file_is(s.dest, unicode_name, "u", 1) &&
+             file_is(s.dest, long_name, "L", 1);
     int m_run = mode_of(s.dest, "bin/run.sh"), m_key = mode_of(s.dest, "secret/key");
     int m_dir = mode_of(s.dest, "deep/er");
     scratch_free(&s);
@@ -583,6 +597,67 @@ NT_TEST(hardlinks_and_relative_symlinks_inside_dest_are_kept) {
     NT_CHECK_INT(rc, 0);
     NT_CHECK(same);
     NT_CHECK(via_link);
+}
+
+/* Run fn in a child without root's power to ignore permissions (so a
+ * read-only directory really is one); 0 when it returned 0. */
+static int run_unprivileged(const char *owned_dir, int (*fn)(void *), void *arg) {
+    if (geteuid() == 0 && chown(owned_dir, 65534, 65534) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (geteuid() == 0 &&
+            (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(3);
+        _exit(fn(arg) == 0 ? 0 : 1);
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+typedef struct extract_job {
+    const nox__buf *archive;
+    const char *dest;
+} extract_job;
+
+static int extract_job_run(void *arg) {
+    extract_job *j = arg;
+    nox_error *err = NULL;
+    int rc = extract_mem(j->archive, j->dest, NULL, &err);
+    if (rc != 0)
+        fprintf(stderr, "    extract: %s\n", err ? nox_error_message(err) : "?");
+    nox_error_free(err);
+    return rc;
+}
+
+NT_TEST(read_only_directory_entry_does_not_block_its_contents) {
+    const tentry ents[] = {
+        {"ro/", AE_IFDIR, NULL, 0, NULL, 0555},
+        {"ro/inner/", AE_IFDIR, NULL, 0, NULL, 0500},
+        {"ro/inner/f.txt", AE_IFREG, NULL, 0, "inside", 0444},
+        {"ro/g.txt", AE_IFREG, NULL, 0, "also", 0},
+    };
+    scratch s;
+    nox__buf b = {0};
+    NT_CHECK(scratch_new(&s) == 0);
+    NT_CHECK(build_tar(&b, 1, ents, 4) == 0);
+    extract_job job = {&b, s.dest};
+    int rc = run_unprivileged(s.base, extract_job_run, &job);
+    int ok = file_is(s.dest, "ro/inner/f.txt", "inside", 6) &&
+             file_is(s.dest, "ro/g.txt", "also", 4);
+    int m_ro = mode_of(s.dest, "ro"), m_inner = mode_of(s.dest, "ro/inner");
+    int m_f = mode_of(s.dest, "ro/inner/f.txt");
+    nox__buf_free(&b);
+    scratch_free(&s);
+    NT_CHECK_INT(rc, 0);
+    NT_CHECK(ok);
+    NT_CHECK_INT(m_ro, 0555);
+    NT_CHECK_INT(m_inner, 0500);
+    NT_CHECK_INT(m_f, 0444);
 }
 
 /* ---- hostile archives --------------------------------------------------- */
@@ -984,7 +1059,15 @@ NT_TEST(quarter_gigabyte_round_trip_keeps_memory_flat) {
     NT_CHECK(grown_kib < 32 * 1024);
 }
 
+static int fds_at_start;
+
+/* Last: every test above, failures included, closed what it opened. */
+NT_TEST(no_descriptor_is_leaked) {
+    NT_CHECK_INT(fd_count(), fds_at_start);
+}
+
 int main(void) {
+    fds_at_start = fd_count();
     /* First, while the peak RSS is still low enough to see growth. */
     NT_RUN(quarter_gigabyte_round_trip_keeps_memory_flat);
     NT_RUN(file_set_round_trip_keeps_data_modes_and_nesting);
@@ -997,6 +1080,7 @@ int main(void) {
     NT_RUN(input_arriving_a_few_bytes_at_a_time_extracts);
     NT_RUN(setuid_setgid_and_sticky_bits_are_dropped);
     NT_RUN(hardlinks_and_relative_symlinks_inside_dest_are_kept);
+    NT_RUN(read_only_directory_entry_does_not_block_its_contents);
     NT_RUN(absolute_entry_name_is_refused);
     NT_RUN(dotdot_entry_name_is_refused);
     NT_RUN(dotdot_after_a_name_is_refused);
@@ -1022,5 +1106,6 @@ int main(void) {
     NT_RUN(empty_input_is_corrupt);
     NT_RUN(reader_failure_is_reported_with_the_readers_error);
     NT_RUN(destination_is_created_with_parents);
+    NT_RUN(no_descriptor_is_leaked);
     return nt_main_end();
 }
