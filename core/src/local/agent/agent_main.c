@@ -1,3 +1,217 @@
-/* Placeholder until the agent lands (being written now). */
+/*
+ * agent_main.c - nox-sandbox: the local backend's sandbox agent.
+ *
+ *   nox-sandbox --session-dir DIR --session-id SID --ttl SECONDS --ready-fd N
+ *
+ * Started by the local backend's create (see agent.h for the process
+ * picture). It reports on the ready fd exactly one line: "R <expires>"
+ * once it serves requests, or "E <code> <message>" when it cannot.
+ * Diagnostics go to stderr, which the library points at agent.log.
+ */
+#include "local/agent/agent.h"
+#include "local/local.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
-int main(void) { fputs("nox-sandbox: not built yet\n", stderr); return 1; }
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int ready_fd = -1;
+
+void agent_log(const char *fmt, ...) {
+    char buf[4096];
+    char ts[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    int n = snprintf(buf, sizeof buf, "%s nox-sandbox[%d]: ", ts, (int)getpid());
+    va_list ap;
+    va_start(ap, fmt);
+    if (n > 0 && (size_t)n < sizeof buf)
+        n += vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof buf - 1)
+        n = (int)sizeof buf - 2;
+    buf[n++] = '\n';
+    if (write(2, buf, (size_t)n) < 0) { /* nowhere else to say it */ }
+}
+
+static void ready_line(const char *line) {
+    if (ready_fd < 0)
+        return;
+    size_t n = strlen(line);
+    while (n) {
+        ssize_t w = write(ready_fd, line, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        line += w;
+        n -= (size_t)w;
+    }
+    close(ready_fd);
+    ready_fd = -1;
+}
+
+static void NOX_PRINTF(2, 3) fail(int code, const char *fmt, ...) {
+    char msg[3500], line[4000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    agent_log("%s", msg);
+    for (char *p = msg; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
+    snprintf(line, sizeof line, "E %d %s\n", code, msg);
+    ready_line(line);
+    _exit(1);
+}
+
+static int listen_socket(void) {
+    struct sockaddr_un sa;
+    int alen = nox__unix_addr(&sa, g_agent.dir_fd, g_agent.session_dir, NOX_SOCK_FILE);
+    if (alen < 0)
+        fail(NOX_ESANDBOX, "socket path too long under %s", g_agent.session_dir);
+    unlinkat(g_agent.dir_fd, NOX_SOCK_FILE, 0);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        fail(NOX_ESANDBOX, "socket: %s", strerror(errno));
+    mode_t old = umask(077);
+    int rc = bind(fd, (struct sockaddr *)&sa, (socklen_t)alen);
+    umask(old);
+    if (rc != 0)
+        fail(NOX_ESANDBOX, "bind %s/%s: %s", g_agent.session_dir, NOX_SOCK_FILE,
+             strerror(errno));
+    if (listen(fd, 512) != 0)
+        fail(NOX_ESANDBOX, "listen: %s", strerror(errno));
+    return fd;
+}
+
+/* C: pid 1 of the sandbox. */
+static void run_inner(void) {
+    char msg[3000];
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (!g_agent.pidns)
+        prctl(PR_SET_CHILD_SUBREAPER, 1);
+    int rc = ns_build_root(g_agent.session_dir, g_agent.pidns, &g_agent.proc_ok,
+                           msg, sizeof msg);
+    if (rc)
+        fail(rc, "%s", msg);
+    g_agent.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (g_agent.devnull < 0)
+        fail(NOX_ESANDBOX, "open /dev/null in the sandbox: %s", strerror(errno));
+    if (agent_exec_init() != 0)
+        fail(NOX_ESANDBOX, "cannot start the reaper thread");
+    pthread_mutex_lock(&g_agent.mu);
+    g_agent.expires = (int64_t)time(NULL) + g_agent.ttl;
+    rc = agent_write_meta_locked();
+    int64_t expires = g_agent.expires;
+    pthread_mutex_unlock(&g_agent.mu);
+    if (rc)
+        fail(NOX_ESANDBOX, "writing %s/%s: %s", g_agent.session_dir, NOX_META_FILE,
+             strerror(-rc));
+    char line[64];
+    snprintf(line, sizeof line, "R %lld\n", (long long)expires);
+    ready_line(line);
+    agent_serve();
+}
+
+static void usage(void) {
+    fputs("usage: nox-sandbox --session-dir DIR --session-id SID --ttl SECONDS "
+          "--ready-fd N\n"
+          "The sandbox agent of NoxRunner's local backend; started by the "
+          "library, not by hand.\n", stderr);
+    exit(2);
+}
+
+int main(int argc, char **argv) {
+    const char *dir = NULL, *sid = NULL;
+    long ttl = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v)
+            usage();
+        if (!strcmp(a, "--session-dir"))
+            dir = v;
+        else if (!strcmp(a, "--session-id"))
+            sid = v;
+        else if (!strcmp(a, "--ttl"))
+            ttl = strtol(v, NULL, 10);
+        else if (!strcmp(a, "--ready-fd"))
+            ready_fd = (int)strtol(v, NULL, 10);
+        else
+            usage();
+        i++;
+    }
+    if (ready_fd >= 0)
+        fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
+    if (!dir || !sid || ttl <= 0 || ttl > NOX_MAX_TTL_SECONDS)
+        fail(NOX_ESANDBOX, "bad arguments to the sandbox agent");
+    signal(SIGPIPE, SIG_IGN);
+    umask(022);
+
+    g_agent.session_dir = strdup(dir);
+    g_agent.sid = strdup(sid);
+    g_agent.ttl = ttl;
+    nox__session_podname(sid, g_agent.pod);
+    pthread_mutex_init(&g_agent.mu, NULL);
+    pthread_cond_init(&g_agent.cv, NULL);
+    const char *slash = strrchr(dir, '/');
+    if (!g_agent.session_dir || !g_agent.sid || !slash || !slash[1])
+        fail(NOX_ESANDBOX, "bad session directory \"%s\"", dir);
+    g_agent.dir_name = strdup(slash + 1);
+    char *parent = slash == dir ? strdup("/") : strndup(dir, (size_t)(slash - dir));
+    g_agent.base_fd = parent ? open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    free(parent);
+    g_agent.dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (g_agent.base_fd < 0 || g_agent.dir_fd < 0)
+        fail(NOX_ESANDBOX, "open %s: %s", dir, strerror(errno));
+    g_agent.lock_fd = openat(g_agent.dir_fd, NOX_LOCK_FILE,
+                             O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (g_agent.lock_fd < 0)
+        fail(NOX_ESANDBOX, "open %s/%s: %s", dir, NOX_LOCK_FILE, strerror(errno));
+    g_agent.host_pid = getpid();
+    g_agent.host_start = nox__proc_starttime(getpid());
+    g_agent.listen_fd = listen_socket();
+
+    char msg[3000];
+    int rc = ns_enter(&g_agent.pidns, msg, sizeof msg);
+    if (rc)
+        fail(rc, "%s", msg);
+
+    pid_t c = fork();
+    if (c < 0)
+        fail(NOX_ESANDBOX, "fork: %s", strerror(errno));
+    if (c == 0)
+        run_inner();
+
+    /* B: wait for C, and go with it. Only C reports on the ready fd. */
+    close(ready_fd);
+    ready_fd = -1;
+    close(g_agent.listen_fd);
+    int st;
+    while (waitpid(c, &st, 0) < 0) {
+        if (errno != EINTR)
+            return 1;
+    }
+    if (WIFSIGNALED(st)) {
+        agent_log("sandbox init died of signal %d", WTERMSIG(st));
+        return 128 + WTERMSIG(st);
+    }
+    return WEXITSTATUS(st);
+}

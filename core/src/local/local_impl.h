@@ -1,0 +1,74 @@
+/*
+ * local_impl.h - the local backend's library-side pieces (not the agent).
+ */
+#ifndef NOX_LOCAL_IMPL_H
+#define NOX_LOCAL_IMPL_H
+
+#include "internal.h"
+#include "local/local.h"
+#include "local/proto.h"
+
+#define LOCAL_IO_TIMEOUT_MS 30000   /* a control answer from a live agent */
+#define LOCAL_READY_TIMEOUT_MS 15000 /* agent start: namespaces, mounts */
+
+typedef struct local_be {
+    const nox__config *cfg;
+    char *base;       /* base directory, no trailing slash */
+    char *agent;      /* path of nox-sandbox, or NULL */
+    char *agent_err;  /* why it was not found */
+} local_be;
+
+/* One session directory, opened and maybe locked. */
+typedef struct lsess {
+    char name[67]; /* s-<hex> */
+    char *dir;     /* base/name */
+    int dfd;
+    int lockfd;
+} lsess;
+
+void lsess_init(lsess *s);
+void lsess_close(lsess *s); /* unlocks */
+int lsess_open(local_be *L, const char *name, lsess *s);
+/* Lock the session (mkdir it first when create); -ENOENT when it does not
+ * exist and !create. */
+int lsess_lock(local_be *L, const char *name, lsess *s, int create);
+int lsess_connect(lsess *s);
+/* pidfd of the session's live agent (per meta.json), or -1. */
+int lsess_pidfd(lsess *s);
+void lsess_wait_pidfd(int pidfd, int timeout_ms);
+void lsess_kill_agent(lsess *s);
+/* Kill a leftover agent and remove the session directory (lock held). */
+int lsess_remove_locked(lsess *s, const char *base);
+/* Under the session lock: connect (0 with *fd_out) or remove the stale
+ * session (-ENOENT). */
+int lsess_live_or_clean(local_be *L, const char *name, int *fd_out);
+
+/* Connect to the agent of sid: NOX_ENOTFOUND "no sandbox for session"
+ * when there is none (stale state is cleaned on the way). */
+int local_connect(local_be *L, const char *sid, int *fd_out, nox_error **err);
+/* Send the REQ frame of op with extra fields. 0 or -errno. */
+int local_request(int fd, const char *op, const nox__buf *extra);
+/* One request, one OK answer (fields appended to reply when not NULL). */
+int local_simple(local_be *L, const char *sid, const char *op, const nox__buf *extra,
+                 nox__buf *reply, nox_error **err);
+int local_fail_from_frame(const uint8_t *p, uint32_t n, nox_error **err);
+int local_io_error(int rc, const char *what, nox_error **err);
+nox_sandbox_info *local_info_from(const char *sid, const uint8_t *p, size_t n);
+
+/* local_spawn.c: start the agent for a locked, prepared session. */
+int local_spawn_agent(local_be *L, lsess *s, const char *sid, int ttl,
+                      int64_t *expires, nox_error **err);
+
+/* local_exec.c */
+int local_exec(void *impl, const char *sid, const char *const *argv, size_t argc,
+               const nox__exec_opts *o, nox_exec_result **out, nox_error **err);
+int local_exec_start(void *impl, const char *sid, const char *const *argv,
+                     size_t argc, const nox__exec_opts *o, nox_exec_stream **out,
+                     nox_error **err);
+/* local_files.c */
+int local_upload(void *impl, const char *sid, const char *dest, nox__producer *targz,
+                 nox_error **err);
+int local_download(void *impl, const char *sid, const char *src, nox__sink *targz,
+                   nox_error **err);
+
+#endif /* NOX_LOCAL_IMPL_H */

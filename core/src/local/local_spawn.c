@@ -1,0 +1,260 @@
+/*
+ * local_spawn.c - find the nox-sandbox agent and start it for a session.
+ *
+ * The agent must outlive the process that created the sandbox (a CLI call
+ * creates, a later one execs), so it is started with a double fork: the
+ * intermediate child calls setsid() and exits at once, and the agent is
+ * adopted by init. A pipe reports "R <expires>" once the agent serves, or
+ * "E <code> <message>" when it cannot set the sandbox up.
+ */
+#include "local/local_impl.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef NOX_LIBEXEC_DIR
+#define NOX_LIBEXEC_DIR "/usr/local/libexec/noxrunner"
+#endif
+
+extern char **environ;
+
+static int executable(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
+}
+
+char *nox__local_find_agent(const char *configured, nox_error **err) {
+    if (configured) {
+        if (executable(configured))
+            return strdup(configured);
+        nox__err(err, NOX_ESANDBOX, "the sandbox agent \"%s\" (agent_path or "
+                 "$NOXRUNNER_AGENT) is not an executable file", configured);
+        return NULL;
+    }
+    char tried[3][PATH_MAX + 64];
+    int nt = 0;
+    Dl_info di;
+    char dir[PATH_MAX] = "";
+    if (dladdr((void *)nox__local_find_agent, &di) && di.dli_fname && strchr(di.dli_fname, '/')) {
+        char real[PATH_MAX];
+        if (realpath(di.dli_fname, real)) {
+            char *slash = strrchr(real, '/');
+            *slash = 0;
+            snprintf(dir, sizeof dir, "%s", real);
+        }
+    }
+    if (!*dir) {
+        /* Linked statically into a program: start from the executable. */
+        char exe[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n > 0) {
+            exe[n] = 0;
+            char *slash = strrchr(exe, '/');
+            if (slash) {
+                *slash = 0;
+                snprintf(dir, sizeof dir, "%s", exe);
+            }
+        }
+    }
+    if (*dir) {
+        snprintf(tried[nt++], sizeof tried[0], "%s/" NOX_AGENT_NAME, dir);
+        snprintf(tried[nt++], sizeof tried[0], "%s/../libexec/noxrunner/" NOX_AGENT_NAME, dir);
+    }
+    snprintf(tried[nt++], sizeof tried[0], "%s/" NOX_AGENT_NAME, NOX_LIBEXEC_DIR);
+    for (int i = 0; i < nt; i++) {
+        if (executable(tried[i])) {
+            char real[PATH_MAX];
+            return strdup(realpath(tried[i], real) ? real : tried[i]);
+        }
+    }
+    nox__err(err, NOX_ESANDBOX,
+             "the sandbox agent " NOX_AGENT_NAME " was not found (looked for %s%s%s%s%s; "
+             "set agent_path or $NOXRUNNER_AGENT)",
+             tried[0], nt > 1 ? ", " : "", nt > 1 ? tried[1] : "", nt > 2 ? ", " : "",
+             nt > 2 ? tried[2] : "");
+    return NULL;
+}
+
+/* Async-signal-safe decimal formatting for the forked children. */
+static size_t fmt_int(char *out, long v) {
+    char tmp[24];
+    size_t n = 0, len = 0;
+    int neg = v < 0;
+    unsigned long u = neg ? (unsigned long)(-v) : (unsigned long)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (neg)
+        out[len++] = '-';
+    while (n)
+        out[len++] = tmp[--n];
+    return len;
+}
+
+static void child_say(int fd, char tag, long v) {
+    char line[32];
+    size_t n = 0;
+    line[n++] = tag;
+    line[n++] = ' ';
+    n += fmt_int(line + n, v);
+    line[n++] = '\n';
+    if (write(fd, line, n) < 0) { /* the parent notices EOF */ }
+}
+
+static void tail_log(lsess *s, char *out, size_t cap) {
+    out[0] = 0;
+    size_t len = 0;
+    char *log = nox__read_file_at(s->dfd, NOX_AGENT_LOG, 1 << 20, &len);
+    if (!log)
+        return;
+    while (len && log[len - 1] == '\n')
+        log[--len] = 0;
+    char *last = strrchr(log, '\n');
+    snprintf(out, cap, "%s", last ? last + 1 : log);
+    free(log);
+}
+
+int local_spawn_agent(local_be *L, lsess *s, const char *sid, int ttl,
+                      int64_t *expires, nox_error **err) {
+    char ttl_s[24], fd_s[] = "3";
+    snprintf(ttl_s, sizeof ttl_s, "%d", ttl);
+    char *argv[] = {L->agent, "--session-dir", s->dir, "--session-id", (char *)sid,
+                    "--ttl", ttl_s, "--ready-fd", fd_s, NULL};
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return nox__err(err, NOX_EIO, "pipe: %s", strerror(errno));
+    int logfd = openat(s->dfd, NOX_AGENT_LOG,
+                       O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (logfd < 0 || nullfd < 0) {
+        int e = errno;
+        close(p[0]);
+        close(p[1]);
+        if (logfd >= 0) close(logfd);
+        if (nullfd >= 0) close(nullfd);
+        return nox__err(err, NOX_EIO, "opening the agent log in %s: %s", s->dir, strerror(e));
+    }
+    pid_t a = fork();
+    if (a == 0) {
+        /* A: only async-signal-safe calls from here on. */
+        setsid();
+        pid_t b = fork();
+        if (b != 0) {
+            if (b > 0)
+                child_say(p[1], 'P', b);
+            _exit(b < 0 ? 1 : 0);
+        }
+        /* B: move our fds above 10 first, so no dup2 below clobbers one. */
+        int rp = fcntl(p[1], F_DUPFD_CLOEXEC, 10);
+        int lg = fcntl(logfd, F_DUPFD_CLOEXEC, 10);
+        int nl = fcntl(nullfd, F_DUPFD_CLOEXEC, 10);
+        if (rp < 0 || lg < 0 || nl < 0 || dup2(nl, 0) < 0 || dup2(nl, 1) < 0 ||
+            dup2(lg, 2) < 0 || dup2(rp, 3) < 0) {
+            child_say(p[1], 'X', errno);
+            _exit(127);
+        }
+        /* Nothing else of the caller's may leak into a long-lived agent. */
+        if (syscall(SYS_close_range, 4, ~0U, 0) != 0) {
+            for (int fd = 4; fd < 65536; fd++)
+                if (fd != rp)
+                    close(fd);
+        }
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execve(argv[0], argv, environ);
+        child_say(3, 'X', errno);
+        _exit(127);
+    }
+    int fork_errno = errno;
+    close(p[1]);
+    close(logfd);
+    close(nullfd);
+    if (a < 0) {
+        close(p[0]);
+        return nox__err(err, NOX_ESANDBOX, "cannot start the sandbox agent: fork: %s",
+                        strerror(fork_errno));
+    }
+    while (waitpid(a, NULL, 0) < 0 && errno == EINTR) {
+    }
+
+    /* Read lines until "R" or "E" or EOF. */
+    char buf[4096];
+    size_t len = 0;
+    int64_t deadline = nox__now_ms() + LOCAL_READY_TIMEOUT_MS;
+    pid_t bpid = 0;
+    int rc = 0, got = 0;
+    for (;;) {
+        char *nl;
+        while ((nl = memchr(buf, '\n', len)) != NULL) {
+            *nl = 0;
+            if (buf[0] == 'P') {
+                bpid = (pid_t)atol(buf + 2);
+            } else if (buf[0] == 'R') {
+                *expires = atoll(buf + 2);
+                got = 1;
+            } else if (buf[0] == 'X') {
+                int e = atoi(buf + 2);
+                rc = nox__err(err, NOX_ESANDBOX, "cannot execute the sandbox agent %s: %s",
+                              L->agent, strerror(e));
+                got = 1;
+            } else if (buf[0] == 'E') {
+                char *end;
+                long code = strtol(buf + 2, &end, 10);
+                if (code >= 0 || code < -100)
+                    code = NOX_ESANDBOX;
+                rc = nox__err(err, (int)code, "%s", *end ? end + 1 : "sandbox setup failed");
+                got = 1;
+            }
+            size_t used = (size_t)(nl - buf) + 1;
+            memmove(buf, nl + 1, len - used);
+            len -= used;
+            if (got)
+                break;
+        }
+        if (got)
+            break;
+        if (len == sizeof buf - 1)
+            len = 0; /* garbage: drop */
+        int64_t left = deadline - nox__now_ms();
+        if (left <= 0) {
+            rc = nox__err(err, NOX_ESANDBOX,
+                          "the sandbox agent did not become ready within %d ms (see %s/%s)",
+                          LOCAL_READY_TIMEOUT_MS, s->dir, NOX_AGENT_LOG);
+            if (bpid > 0)
+                kill(bpid, SIGKILL);
+            break;
+        }
+        struct pollfd pf = {.fd = p[0], .events = POLLIN};
+        int pr = poll(&pf, 1, (int)left);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr <= 0)
+            continue;
+        ssize_t r = read(p[0], buf + len, sizeof buf - 1 - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            char last[1024];
+            tail_log(s, last, sizeof last);
+            rc = nox__err(err, NOX_ESANDBOX, "the sandbox agent exited during setup%s%s",
+                          *last ? ": " : " (no message)", last);
+            break;
+        }
+        len += (size_t)r;
+    }
+    close(p[0]);
+    return rc;
+}
