@@ -521,6 +521,8 @@ NT_TEST(part_a_server_exec_and_stream_fallback) {
     NT_FAILS(NOX_EUNSUPPORTED, "server has no /v1/info (Part-A only)",
              nox_info(c, &info, &err));
     NT_CHECK_INT(nox_client_isolation(c), NOX_ISOLATION_AUTO);
+    nox_sandbox_list *sl = NULL;
+    NT_FAILS(NOX_EUNSUPPORTED, "Part-A only", nox_sandbox_list_all(c, &sl, &err));
 
     nox_sandbox_info *si = NULL;
     NT_OK(nox_sandbox_create(c, "s", NULL, &si, &err));
@@ -558,6 +560,11 @@ NT_TEST(wire_format_encodes_ids_headers_and_bodies) {
     NT_OK(nox_sandbox_touch(c, "x", &err));
     NT_CHECK(strlen(p->reqids[1]) == 32);
     NT_CHECK(strcmp(p->reqids[0], p->reqids[1]) != 0); /* fresh per call */
+    /* Dot segments must reach the server, not be normalized away. */
+    NT_OK(nox_sandbox_touch(c, "..", &err));
+    NT_CHECK_STR(p->last_target, "/api/v1/sandboxes/%2E%2E/touch");
+    NT_OK(nox_sandbox_touch(c, ".", &err));
+    NT_CHECK_STR(p->last_target, "/api/v1/sandboxes/%2E/touch");
 
     nox_bytes *b = NULL;
     NT_OK(nox_download(c, "x", "/workspace/a b&c=d", &b, &err));

@@ -31,6 +31,12 @@ static int send_call(nox__http *h, nox__http_call *c, nox_error **err) {
     return rc;
 }
 
+/* A Part-A server has no B5 routes: 404/405 on the route itself. */
+static int b5_missing(nox__http_call *c, const char *route, nox_error **err) {
+    return nox__err_http(err, NOX_EUNSUPPORTED, (int)c->status, c->resp.data,
+                         c->resp.len, "server has no %s (Part-A only)", route);
+}
+
 static int parse_answer(nox__http_call *c, const char *what, cJSON **out,
                         nox_error **err) {
     return nox__http_parse_json(c->resp.data, c->resp.len, what, out, err);
@@ -171,7 +177,12 @@ static int http_get(void *impl, const char *sid, nox_sandbox_info **out,
     call_init(&c, "GET", nox__http_sandbox_path(sid, NULL, NULL, NULL),
               NOX__RETRY_SAFE);
     cJSON *j = NULL;
-    int rc = send_call(h, &c, err);
+    int rc = c.path ? nox__http_perform(h, &c, err)
+                    : nox__err(err, NOX_ENOMEM, "out of memory");
+    if (rc == 0 && c.status == 405)
+        rc = b5_missing(&c, "GET /v1/sandboxes/{id}", err);
+    else if (rc == 0)
+        rc = nox__http_status_error(&c, err);
     if (rc == 0)
         rc = parse_answer(&c, "get", &j, err);
     if (rc == 0)
@@ -187,7 +198,12 @@ static int http_list(void *impl, nox_sandbox_list **out, nox_error **err) {
     call_init(&c, "GET", nox__strdup("/v1/sandboxes"), NOX__RETRY_SAFE);
     cJSON *j = NULL;
     nox_sandbox_list *l = NULL;
-    int rc = send_call(h, &c, err);
+    int rc = c.path ? nox__http_perform(h, &c, err)
+                    : nox__err(err, NOX_ENOMEM, "out of memory");
+    if (rc == 0 && (c.status == 404 || c.status == 405))
+        rc = b5_missing(&c, "GET /v1/sandboxes", err);
+    else if (rc == 0)
+        rc = nox__http_status_error(&c, err);
     if (rc == 0)
         rc = parse_answer(&c, "list", &j, err);
     if (rc == 0) {

@@ -128,7 +128,11 @@ char *nox__http_sandbox_path(const char *sid, const char *suffix,
                              const char *qname, const char *qval) {
     nox__buf b = {0};
     int rc = nox__buf_append_str(&b, "/v1/sandboxes/");
-    if (rc == 0)
+    /* "." and ".." are valid ids but dot segments in a path: URL
+     * normalizers (curl's, proxies') would remove them unless encoded. */
+    if (rc == 0 && (strcmp(sid, ".") == 0 || strcmp(sid, "..") == 0))
+        rc = nox__buf_append_str(&b, sid[1] ? "%2E%2E" : "%2E");
+    else if (rc == 0)
         rc = nox__http_append_encoded(&b, sid);
     if (rc == 0 && suffix)
         rc = nox__buf_append_str(&b, suffix);
@@ -177,6 +181,7 @@ void nox__http_common_opts(CURL *easy, const nox__config *cfg,
                            const char *user_agent, int64_t timeout_ms) {
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_PATH_AS_IS, 1L); /* ids are never rewritten */
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                      (long)(cfg->connect_timeout_ms ? cfg->connect_timeout_ms
                                                     : 10000));
