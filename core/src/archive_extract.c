@@ -41,6 +41,20 @@ typedef struct dir_fix {
     struct timespec mtime; /* tv_nsec == UTIME_OMIT: keep */
 } dir_fix;
 
+/* The files this extraction created, by (device, inode): a hardlink may
+ * only point at one of them, never at a file that was there before (a
+ * link to ~/.ssh/id_rsa inside a directory later uploaded would leak it). */
+typedef struct file_id {
+    uint64_t dev, ino;
+    int used;
+} file_id;
+
+typedef struct file_ids {
+    file_id *slots;
+    size_t cap; /* a power of two */
+    size_t count;
+} file_ids;
+
 typedef struct extractor {
     struct archive *a;
     nox__read_fn read;
@@ -55,6 +69,7 @@ typedef struct extractor {
     uint64_t entries; /* entries seen so far */
     dir_fix *fixes;
     size_t nfixes, capfixes;
+    file_ids created;
     const char *name; /* the current entry as the archive names it */
 } extractor;
 
@@ -275,6 +290,50 @@ static int clear_way(extractor *x, int pfd, const char *leaf,
     return 0;
 }
 
+/* ---- files created so far ---------------------------------------------- */
+
+static file_id *ids_slot(file_id *slots, size_t cap, uint64_t dev,
+                         uint64_t ino) {
+    uint64_t h = (ino ^ (dev << 32) ^ (dev >> 32)) * 0x9e3779b97f4a7c15ull;
+    size_t i = (size_t)(h >> 20) & (cap - 1);
+    while (slots[i].used && !(slots[i].dev == dev && slots[i].ino == ino))
+        i = (i + 1) & (cap - 1);
+    return &slots[i];
+}
+
+static int ids_grow(file_ids *ids) {
+    size_t cap = ids->cap ? ids->cap * 2 : 64;
+    file_id *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return NOX_ENOMEM;
+    for (size_t i = 0; i < ids->cap; i++) {
+        file_id *old = &ids->slots[i];
+        if (old->used)
+            *ids_slot(slots, cap, old->dev, old->ino) = *old;
+    }
+    free(ids->slots);
+    ids->slots = slots;
+    ids->cap = cap;
+    return 0;
+}
+
+static int ids_add(extractor *x, const struct stat *st) {
+    file_ids *ids = &x->created;
+    if ((ids->count + 1) * 2 > ids->cap && ids_grow(ids) != 0)
+        return entry_err(x, NOX_ENOMEM, "out of memory");
+    file_id *slot = ids_slot(ids->slots, ids->cap, st->st_dev, st->st_ino);
+    if (!slot->used) {
+        *slot = (file_id){st->st_dev, st->st_ino, 1};
+        ids->count++;
+    }
+    return 0;
+}
+
+static int ids_has(const file_ids *ids, const struct stat *st) {
+    return ids->cap &&
+           ids_slot(ids->slots, ids->cap, st->st_dev, st->st_ino)->used;
+}
+
 /* ---- entries ------------------------------------------------------------ */
 
 static int charge_bytes(extractor *x, uint64_t n) {
@@ -347,7 +406,12 @@ static int create_file(extractor *x, int pfd, const char *leaf,
 
 static int write_file(extractor *x, struct archive_entry *e, int fd,
                       const char *path, uint64_t size) {
-    int rc = copy_data(x, fd, path, size);
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return sys_err(x, "inspect", path, errno);
+    int rc = ids_add(x, &st);
+    if (rc == 0)
+        rc = copy_data(x, fd, path, size);
     /* Set after writing, so a read-only mode does not get in the way;
      * fchmod, so the umask does not change it. No setuid/setgid/sticky. */
     if (rc == 0 && fchmod(fd, archive_entry_perm(e) & 0777) != 0)
@@ -445,8 +509,8 @@ static int extract_symlink(extractor *x, struct archive_entry *e,
     return rc;
 }
 
-/* Link path to target, which must be a regular file inside the
- * destination, reached without a symlink: an earlier entry. */
+/* Link path to target: a file an earlier entry created (checked by the
+ * caller), reached without a symlink. */
 static int link_to(extractor *x, int tpfd, const char *tleaf, char *path) {
     int pfd = -1;
     const char *leaf = NULL;
@@ -478,7 +542,7 @@ static int extract_hardlink(extractor *x, const char *hardlink, char *path) {
     if (rc == 0)
         rc = open_parent(x, target, 0, &tpfd, &tleaf);
     if (rc == 0 && (fstatat(tpfd, tleaf, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-                    !S_ISREG(st.st_mode)))
+                    !S_ISREG(st.st_mode) || !ids_has(&x->created, &st)))
         rc = entry_err(x, NOX_EARCHIVE,
                        "hardlink target \"%s\" is not a file extracted before",
                        hardlink);
@@ -727,6 +791,7 @@ int nox__archive_extract(nox__read_fn read, void *read_ctx,
     for (size_t i = 0; i < x.nfixes; i++)
         free(x.fixes[i].path);
     free(x.fixes);
+    free(x.created.slots);
     free(x.inbuf);
     free(x.outbuf);
     if (x.root >= 0)

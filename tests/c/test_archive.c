@@ -849,6 +849,29 @@ NT_TEST(hardlink_to_a_directory_or_missing_file_is_refused) {
     CHECK_REFUSED(NOX_EARCHIVE, "archive entry \"h\"", ents2, NULL);
 }
 
+NT_TEST(hardlink_to_a_file_that_was_there_before_is_refused) {
+    scratch s;
+    NT_CHECK(scratch_new(&s) == 0);
+    char *secret = path_in(s.dest, "secret");
+    int rc = mkdir(s.dest, 0700) | nt_write_file(secret, "key", 3, 0600);
+    const tentry ents[] = {{"pub", AE_IFREG, "secret", 1, NULL, 0}};
+    nox__buf b = {0};
+    rc |= build_tar(&b, 1, ents, 1);
+    nox_error *err = NULL;
+    int erc = extract_mem(&b, s.dest, NULL, &err);
+    int named = err && strstr(nox_error_message(err),
+                              "archive entry \"pub\": hardlink target \"secret\"");
+    nox_error_free(err);
+    int t = type_of(s.dest, "pub");
+    free(secret);
+    nox__buf_free(&b);
+    scratch_free(&s);
+    NT_CHECK_INT(rc, 0);
+    NT_CHECK_INT(erc, NOX_EARCHIVE);
+    NT_CHECK(named);
+    NT_CHECK_INT(t, 0);
+}
+
 NT_TEST(character_device_is_refused) {
     const tentry ents[] = {{"null", AE_IFCHR, NULL, 0, NULL, 0666}};
     CHECK_REFUSED(NOX_EARCHIVE, "archive entry \"null\": character device",
@@ -1095,6 +1118,7 @@ int main(void) {
     NT_RUN(hardlink_to_absolute_path_is_refused);
     NT_RUN(hardlink_climbing_out_is_refused);
     NT_RUN(hardlink_to_a_directory_or_missing_file_is_refused);
+    NT_RUN(hardlink_to_a_file_that_was_there_before_is_refused);
     NT_RUN(character_device_is_refused);
     NT_RUN(block_device_is_refused);
     NT_RUN(fifo_is_refused);
