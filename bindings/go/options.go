@@ -164,7 +164,7 @@ func ms(d time.Duration) C.uint32_t {
 // (or nil) means the backend's defaults.
 type SandboxOptions struct {
 	// TTL is the idle lifetime; it is rounded up to whole seconds. Zero
-	// means 900 s.
+	// means 900 s; up to 30 days are allowed.
 	TTL time.Duration
 	// Image is the container image (HTTP backends that run pods).
 	Image string
@@ -188,7 +188,8 @@ type ExecOptions struct {
 	Env map[string]string
 	// Timeout kills the command (and everything it started) once it has
 	// run this long; the result then has TimedOut set and exit code 124.
-	// It is rounded up to whole seconds; zero means 30 s.
+	// It is rounded up to whole seconds; zero means 30 s, and values
+	// beyond 24 h (or negative) are refused with ErrInvalid.
 	Timeout time.Duration
 	// Stdin is fed to the command's standard input, which is then closed.
 	Stdin []byte
@@ -196,10 +197,22 @@ type ExecOptions struct {
 	MaxOutput uint64
 }
 
-// seconds rounds d up to whole seconds for an int32 field.
+// seconds rounds d up to whole seconds for an int32 field. Zero stays
+// zero ("default"); a negative d stays negative, so the core rejects it
+// with ErrInvalid instead of it silently meaning "default".
 func seconds(d time.Duration) C.int32_t {
-	if d <= 0 {
+	if d == 0 {
 		return 0
+	}
+	if d < 0 {
+		s := d / time.Second
+		if s < -(1 << 31) {
+			s = -(1 << 31)
+		}
+		if s == 0 {
+			s = -1
+		}
+		return C.int32_t(s)
 	}
 	s := (d + time.Second - 1) / time.Second
 	if s > 1<<31-1 {
