@@ -13,9 +13,7 @@
  */
 #include "archive.h"
 
-/* core/src/archive.h shadows libarchive's <archive.h> on the include path
- * (-I core/src), so reach libarchive's through its include directory. */
-#include <../include/archive.h>
+#include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>

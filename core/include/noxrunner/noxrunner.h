@@ -302,7 +302,8 @@ NOX_API int nox_upload(nox_client *c, const char *session_id,
                        const nox_files *files, const char *dest,
                        nox_error **err);
 /* Upload the tree under local_dir (its contents, not the directory
- * itself); symlinks are sent as symlinks, special files are refused. */
+ * itself); symlinks are sent as symlinks, never followed; FIFOs, sockets
+ * and devices are skipped. */
 NOX_API int nox_upload_dir(nox_client *c, const char *session_id,
                            const char *local_dir, const char *dest,
                            nox_error **err);
