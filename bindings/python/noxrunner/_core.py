@@ -367,7 +367,8 @@ class Core:
         return ExecStreamHandle(ffi.gc(out[0], lib.nox_exec_stream_free))
 
     def upload_files(self, session_id: str,
-                     files: Mapping[str, Union[str, bytes]], dest: Optional[str]) -> None:
+                     files: Mapping[str, Union[str, bytes]], dest: Optional[str],
+                     modes: Optional[Mapping[str, int]] = None) -> None:
         keep: List[Any] = []
         fp = ffi.new("nox_files **")
         errp = ffi.new("nox_error **")
@@ -379,8 +380,9 @@ class Core:
             for path, content in files.items():
                 data = _as_bytes(content, f"content of {path!r}")
                 buf = ffi.from_buffer("uint8_t[]", data) if data else ffi.NULL
-                rc = lib.nox_files_add(f, _cstr(path, "file name", keep), buf, len(data), 0,
-                                       errp)
+                mode = int((modes or {}).get(path, 0))
+                rc = lib.nox_files_add(f, _cstr(path, "file name", keep), buf, len(data),
+                                       mode, errp)
                 if rc != 0:
                     raise _take_error(rc, errp)
             self._call(lib.nox_upload, _cstr(session_id, "session_id", keep), f,

@@ -284,12 +284,49 @@ def _stream_exec(client: NoxRunnerClient, session_id: str, cmd: List[str], workd
     return result if result is not None else ExecResult()
 
 
+def split_leading_options(args: argparse.Namespace, cmd: List[str],
+                          flags: Dict[str, str]) -> List[str]:
+    """argparse.REMAINDER (kept from 2.0.0) swallows options written after
+    the session id; take the known ones back, up to "--" or the command."""
+    i = 0
+    while i < len(cmd):
+        word = cmd[i]
+        if word == "--":
+            return cmd[i + 1:]
+        name, eq, inline = word.partition("=")
+        dest = flags.get(name)
+        if dest is None:
+            break
+        if dest.startswith("!"):  # a switch
+            setattr(args, dest[1:], True)
+            i += 1
+            continue
+        if eq:
+            value, i = inline, i + 1
+        elif i + 1 < len(cmd):
+            value, i = cmd[i + 1], i + 2
+        else:
+            break
+        if dest == "env":
+            args.env = (args.env or []) + [value]
+        elif dest == "timeout_seconds":
+            args.timeout_seconds = int(value)
+        else:
+            setattr(args, dest, value)
+    return cmd[i:]
+
+
+EXEC_FLAGS = {"--workdir": "workdir", "--env": "env", "--timeout-seconds": "timeout_seconds",
+              "--ignore-exit-code": "!ignore_exit_code"}
+
+
 def cmd_exec(args: argparse.Namespace, out: Out) -> int:
     client = create_client(args)
+    cmd = split_leading_options(args, list(args.cmd), EXEC_FLAGS)
     env = parse_env(out, args.env)
-    cmd = list(args.cmd)
-    if cmd and cmd[0] == "--":
-        cmd = cmd[1:]
+    if not cmd:
+        out.error("exec: no command given")
+        return 2
     try:
         if out.json or args.local_test:
             # --json needs the whole result; local_test keeps 2.0.0's

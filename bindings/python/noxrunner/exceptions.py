@@ -10,7 +10,7 @@ NoxRunnerHTTPError and looks at ``status_code`` keeps working.
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple, Type
+from typing import Any, Dict, Optional, Tuple, Type
 
 __all__ = [
     "NoxRunnerError",
@@ -42,6 +42,17 @@ class NoxRunnerError(Exception):
     code: str = "NOX_EUNKNOWN"
     #: HTTP status of the answer that caused the error, 0 when none.
     http_status: int = 0
+
+    def __reduce__(self) -> Any:
+        cls = type(self)
+        if getattr(globals().get(cls.__name__), "__name__", None) == cls.__name__ and \
+                globals()[cls.__name__] is cls and not isinstance(self, NoxRunnerHTTPError):
+            return (cls, self.args, self.__dict__)
+        # HTTP errors and the classes made on the fly: rebuild from the code.
+        return (_restore, (cls if globals().get(cls.__name__) is cls else None,
+                           self.code, str(getattr(self, "message", self)),
+                           int(getattr(self, "status_code", 0) or 0),
+                           str(getattr(self, "response_body", "")), self.__dict__))
 
 
 class NoxRunnerHTTPError(NoxRunnerError):
@@ -207,4 +218,16 @@ def make_error(code: str, message: str, http_status: int = 0, body: bytes = b"",
         exc = cls(message)
     exc.code = code
     exc.http_status = http_status
+    return exc
+
+
+def _restore(cls: Optional[Type[NoxRunnerError]], code: str, message: str, status: int,
+             body: str, state: Dict[str, Any]) -> NoxRunnerError:
+    """Unpickle an error (see NoxRunnerError.__reduce__)."""
+    exc: NoxRunnerError
+    if cls is not None and issubclass(cls, NoxRunnerHTTPError):
+        exc = cls(status, message, body)
+    else:
+        exc = make_error(code, message, status, body.encode("utf-8"))
+    exc.__dict__.update(state)
     return exc

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 from noxrunner._core import Core
-from noxrunner.backend._corebackend import DEFAULT_WORKDIR, timeout_note
+from noxrunner.backend._corebackend import DEFAULT_WORKDIR
 from noxrunner.exceptions import SandboxNotFoundError
 from noxrunner.results import ExecResult
 from noxrunner.stream import ExecStream
@@ -95,16 +95,18 @@ class Sandbox:
              env: Optional[Mapping[str, str]] = None, timeout_seconds: int = 30, *,
              stdin: Optional[Union[str, bytes]] = None,
              max_output_bytes: Optional[int] = None) -> ExecResult:
-        r = self._core.exec(self.session_id, cmd, workdir, env, timeout_seconds, stdin,
-                            max_output_bytes)
-        return timeout_note(r, timeout_seconds)
+        """Run cmd (an argument vector, never through a shell). A command
+        that outlives timeout_seconds is killed: exitCode 124, timed_out."""
+        return self._core.exec(self.session_id, cmd, workdir, env, timeout_seconds, stdin,
+                               max_output_bytes)
 
     def exec_shell(self, command: str, workdir: str = DEFAULT_WORKDIR,
                    env: Optional[Mapping[str, str]] = None, timeout_seconds: int = 30,
                    shell: str = "sh", *,
-                   stdin: Optional[Union[str, bytes]] = None) -> ExecResult:
+                   stdin: Optional[Union[str, bytes]] = None,
+                   max_output_bytes: Optional[int] = None) -> ExecResult:
         return self.exec(shell_argv(command, shell), workdir, env, timeout_seconds,
-                         stdin=stdin)
+                         stdin=stdin, max_output_bytes=max_output_bytes)
 
     def stream(self, cmd: Sequence[str], workdir: str = DEFAULT_WORKDIR,
                env: Optional[Mapping[str, str]] = None, timeout_seconds: int = 30, *,
@@ -118,8 +120,16 @@ class Sandbox:
     # -- files ----------------------------------------------------------
 
     def upload_files(self, files: Mapping[str, Union[str, bytes]],
-                     dest: str = DEFAULT_WORKDIR) -> None:
-        self._core.upload_files(self.session_id, files, dest)
+                     dest: str = DEFAULT_WORKDIR, *,
+                     modes: Optional[Mapping[str, int]] = None) -> None:
+        """Upload {relative path: content}; ``modes`` gives permission bits
+        per path (default 0644). Names with '..' or a leading '/' raise
+        InvalidArgumentError."""
+        self._core.upload_files(self.session_id, files, dest, modes)
+
+    def upload_targz(self, data: bytes, dest: str = DEFAULT_WORKDIR) -> None:
+        """Upload a ready tar.gz archive (extracted safely inside the sandbox)."""
+        self._core.upload_targz(self.session_id, data, dest)
 
     def upload_dir(self, local_dir: PathArg, dest: str = DEFAULT_WORKDIR) -> None:
         """Upload the contents of local_dir into dest."""
