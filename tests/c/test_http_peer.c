@@ -417,6 +417,26 @@ static int stream_handler(peer *p, int fd, const peer_req *r) {
     return 0;
 }
 
+/* A download that drips 8 bytes every 250 ms; "stall" stops after two. */
+static int drip_handler(peer *p, int fd, const peer_req *r) {
+    (void)p;
+    int stall = strstr(r->target, "stall") != NULL;
+    const char *head = "HTTP/1.1 200 OK\r\nContent-Type: application/x-tar\r\n"
+                       "Content-Length: 64\r\n\r\n";
+    if (write_str(fd, head, strlen(head)))
+        return -1;
+    for (int i = 0; i < 8; i++) {
+        if (stall && i == 2) {
+            sleep_ms(4000);
+            return -1;
+        }
+        if (write_str(fd, "01234567", 8))
+            return -1;
+        sleep_ms(250);
+    }
+    return 0;
+}
+
 /* ---- tests ----------------------------------------------------------------- */
 
 NT_TEST(unreachable_server_fails_fast_with_econnect) {
@@ -910,6 +930,25 @@ NT_TEST(download_sink_failure_reports_the_sink_error) {
     peer_stop(p);
 }
 
+NT_TEST(archive_transfers_have_an_idle_deadline_not_a_total_one) {
+    peer *p = peer_start(drip_handler);
+    NT_CHECK(p);
+    nox_client *c = client_for(p->url, NULL, 0, 1000);
+    NT_CHECK(c);
+    /* 2 s in total, longer than the 1 s request timeout, but never idle. */
+    nox_bytes *b = NULL;
+    NT_OK(nox_download(c, "steady", NULL, &b, &err));
+    size_t n;
+    nox_bytes_data(b, &n);
+    NT_CHECK_INT(n, 64);
+    nox_bytes_free(b);
+    int64_t t0 = now_ms();
+    NT_FAILS(NOX_ETIMEOUT, "timed out", nox_download(c, "stall", NULL, &b, &err));
+    NT_CHECK(now_ms() - t0 < 3900);
+    nox_client_free(c);
+    peer_stop(p);
+}
+
 int main(void) {
     NT_RUN(unreachable_server_fails_fast_with_econnect);
     NT_RUN(garbage_json_answer_is_eprotocol);
@@ -925,5 +964,6 @@ int main(void) {
     NT_RUN(cancel_from_another_thread_wakes_next_and_closes_the_connection);
     NT_RUN(stream_outlives_its_client);
     NT_RUN(download_sink_failure_reports_the_sink_error);
+    NT_RUN(archive_transfers_have_an_idle_deadline_not_a_total_one);
     return nt_main_end();
 }

@@ -60,6 +60,8 @@ typedef struct nox__http_call {
     nox__pipe_producer **pp;  /* finished at EOF of read_fd, then NULLed */
     nox__sink *sink;          /* 2xx answer bodies go here, not to resp */
     int64_t timeout_ms;       /* total; 0: cfg->request_timeout_ms */
+    int idle_timeout;         /* archives: no total limit, but fail when no
+                                 byte moves for request_timeout_ms */
     int retry;                /* NOX__RETRY_* */
     /* answer */
     long status;              /* 0 when no answer arrived */

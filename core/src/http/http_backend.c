@@ -371,6 +371,7 @@ static int http_upload(void *impl, const char *sid, const char *dest,
                                      dest ? dest : NOX_WORKSPACE),
               NOX__RETRY_CONNECT);
     c.content_type = "application/x-tar";
+    c.idle_timeout = 1;
     c.read_fd = fd;
     c.pp = &pp;
     nox_error *call_err = NULL;
@@ -405,7 +406,7 @@ static int http_download(void *impl, const char *sid, const char *src,
               NOX__RETRY_SAFE);
     c.accept = "application/x-tar, application/gzip, */*";
     c.sink = targz;
-    /* A large archive may take long; the request timeout bounds it. */
+    c.idle_timeout = 1; /* large archives take long; stalls still fail */
     int rc = send_call(h, &c, err);
     nox__http_call_free(&c);
     return rc;

@@ -345,6 +345,10 @@ typedef struct xfer {
     int too_big;
     int read_errno;
     int final_seen;
+    int64_t idle_ms;      /* > 0: abort when nothing moved this long */
+    int64_t last_move_ms;
+    curl_off_t last_dl, last_ul;
+    int idle_hit;
 } xfer;
 
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userp) {
@@ -378,6 +382,27 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userp) {
     if (nox__buf_append(&c->resp, ptr, n) != 0)
         return 0;
     return n;
+}
+
+/* libcurl's low-speed check averages over seconds of history, so a stall
+ * after a burst goes unnoticed for long: watch the byte counters instead. */
+static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow,
+                       curl_off_t ultotal, curl_off_t ulnow) {
+    (void)dltotal;
+    (void)ultotal;
+    xfer *x = userp;
+    int64_t now = nox__now_ms();
+    if (dlnow != x->last_dl || ulnow != x->last_ul) {
+        x->last_dl = dlnow;
+        x->last_ul = ulnow;
+        x->last_move_ms = now;
+        return 0;
+    }
+    if (now - x->last_move_ms > x->idle_ms) {
+        x->idle_hit = 1;
+        return 1;
+    }
+    return 0;
 }
 
 static size_t on_header(char *line, size_t size, size_t nitems, void *userp) {
@@ -443,7 +468,19 @@ static CURLcode perform_once(nox__http *h, nox__http_call *c, xfer *x,
     x->easy = easy;
     int64_t timeout = c->timeout_ms > 0 ? c->timeout_ms
                                         : (int64_t)cfg->request_timeout_ms;
-    nox__http_common_opts(easy, cfg, h->user_agent, timeout);
+    if (timeout <= 0)
+        timeout = 60000;
+    if (c->idle_timeout) {
+        /* An archive of many GiB may take long; a stalled one may not. */
+        nox__http_common_opts(easy, cfg, h->user_agent, 0);
+        x->idle_ms = timeout;
+        x->last_move_ms = nox__now_ms();
+        curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(easy, CURLOPT_XFERINFODATA, x);
+    } else {
+        nox__http_common_opts(easy, cfg, h->user_agent, timeout);
+    }
     curl_easy_setopt(easy, CURLOPT_SHARE, h->share);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
     errbuf[0] = 0;
@@ -525,6 +562,10 @@ static CURLcode perform_once(nox__http *h, nox__http_call *c, xfer *x,
             *mapped = c->producer_rc;
             move_error(err, &c->producer_err, c->producer_rc,
                        "producing the upload failed");
+        } else if (x->idle_hit) {
+            *mapped = nox__err(err, NOX_ETIMEOUT,
+                               "request to %s timed out: no data moved for "
+                               "%lld ms", h->base_url, (long long)x->idle_ms);
         } else if (x->too_big) {
             *mapped = nox__err(err, NOX_ETOOBIG,
                                "server answered more than %zu bytes",
