@@ -107,6 +107,12 @@ func (s *Stream) Close() error {
 	return nil
 }
 
+func (s *Stream) isClosed() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.ptr == nil
+}
+
 // Result returns the command's result once Next reported EventExit, nil
 // before.
 func (s *Stream) Result() *ExecResult { return s.result.Load() }
@@ -122,6 +128,9 @@ func (s *Stream) Next(ctx context.Context) (Event, error) {
 	}
 	s.nextMu.Lock()
 	defer s.nextMu.Unlock()
+	if s.isClosed() {
+		return Event{}, errClosed("exec_next")
+	}
 	if r := s.result.Load(); r != nil {
 		return Event{Kind: EventExit, Result: r}, nil
 	}
