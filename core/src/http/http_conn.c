@@ -642,7 +642,8 @@ int nox__http_perform(nox__http *h, nox__http_call *c, nox_error **err) {
         }
         nox_error_free(terr);
         sleep_ms(delay);
-        delay *= 2;
+        if (delay < 1600)
+            delay *= 2; /* 100, 200, 400, ... 1600 ms */
     }
 }
 

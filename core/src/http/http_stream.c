@@ -486,7 +486,8 @@ int nox__http_exec_start(nox__http *h, const char *sid,
             s->mode = 0;
             s->in.len = 0;
             s->in_off = 0;
-            struct timespec ts = {0, (long)(100L << attempt) * 1000000L};
+            long ms = attempt < 4 ? 100L << attempt : 1600L;
+            struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
             nanosleep(&ts, NULL);
             continue;
         }
