@@ -316,6 +316,11 @@ function Client:close()
 end
 Client.__gc = Client.close
 Client.__close = Client.close
+Client.__tostring = function(self)
+  local c = rawget(self, "_c")
+  if not c then return "NoxRunnerClient (closed)" end
+  return "NoxRunnerClient (" .. self:backend() .. ")"
+end
 
 --- "local" or "http".
 function Client:backend()

@@ -27,8 +27,12 @@ local PID = S.getpid()
 
 local function show(v)
   if type(v) == "string" then
-    if #v > 300 then v = v:sub(1, 300) .. "...(" .. #v .. " bytes)" end
-    return string.format("%q", v)
+    local more = #v > 300 and ("...(" .. #v .. " bytes)") or ""
+    local esc = v:sub(1, 300):gsub('[%c"\\\128-\255]', function(ch)
+      local named = { ["\n"] = "\\n", ["\t"] = "\\t", ["\r"] = "\\r", ['"'] = '\\"', ["\\"] = "\\\\" }
+      return named[ch] or string.format("\\x%02x", ch:byte())
+    end)
+    return '"' .. esc .. '"' .. more
   end
   if type(v) == "table" then
     local ok, s = pcall(cjson.encode, v)
@@ -98,26 +102,28 @@ local function set(list)
   return s
 end
 
+-- `where` is "" for a top-level step (the caller names it) and names the
+-- inner step of a parallel.
 local function validate(step, where)
   local fields = FIELDS[step.op]
-  if not fields then fail("%s: unknown op %s", where, show(step.op)) end
+  if not fields then fail("%sunknown op %s", where, show(step.op)) end
   local known = set(fields)
   for k in pairs(step) do
-    if not known[k] then fail("%s: unknown field %q for op %s", where, k, step.op) end
+    if not known[k] then fail("%sunknown field %q for op %s", where, k, step.op) end
   end
   local ex = step.expect
   if ex then
     local ek = set(EXPECT[step.op])
     ek.error, ek.message_contains = true, true
     for k in pairs(ex) do
-      if not ek[k] then fail("%s: unknown expect key %q for op %s", where, k, step.op) end
+      if not ek[k] then fail("%sunknown expect key %q for op %s", where, k, step.op) end
     end
   end
   if step.op == "parallel" then
     if type(step.step) ~= "table" or (step.step.op ~= "exec" and step.step.op ~= "exec_shell") then
-      fail("%s: parallel needs an exec or exec_shell step", where)
+      fail("%sparallel needs an exec or exec_shell step", where)
     end
-    validate(step.step, where .. " (parallel step)")
+    validate(step.step, "parallel step: ")
   end
 end
 
@@ -368,6 +374,12 @@ local function run_scenario(c, backend, path)
   if not ok or type(sc) ~= "table" then return false, "not valid JSON" end
   local name = path:match("([^/]+)%.json$")
   if sc.name ~= name then return false, "name " .. show(sc.name) .. " differs from the file name" end
+  for k in pairs(sc) do
+    if not ({ name = 1, description = 1, backends = 1, steps = 1 })[k] then
+      return false, "unknown scenario field " .. show(k)
+    end
+  end
+  if type(sc.steps) ~= "table" or #sc.steps == 0 then return false, "no steps" end
   if type(sc.backends) == "table" then
     local wanted = false
     for _, b in ipairs(sc.backends) do if b == backend then wanted = true end end
@@ -386,7 +398,7 @@ local function run_scenario(c, backend, path)
   for i, step in ipairs(sc.steps or {}) do
     local where = "step " .. (i - 1) .. " (" .. tostring(step.op) .. ")"
     local sok, err = pcall(function()
-      validate(step, where)
+      validate(step, "")
       play(c, step, id)
     end)
     if not sok then
