@@ -619,6 +619,11 @@ NT_TEST(thirty_two_threads_share_one_client) {
 }
 
 int main(void) {
+    /* The server is on loopback: never through a proxy from the environment. */
+    unsetenv("http_proxy");
+    unsetenv("HTTP_PROXY");
+    unsetenv("all_proxy");
+    unsetenv("ALL_PROXY");
     if (nt_server_start(&srv, NULL) == 0)
         srv_up = 1;
     else

@@ -46,6 +46,7 @@ struct peer {
     int script[8]; /* statuses to answer first, for retry tests */
     int nscript;
     int delay_ms;  /* before answering */
+    int greet;     /* speak first with plain text, then hang up */
     char last_target[2048];
     char last_headers[8192];
     char *last_body;
@@ -196,6 +197,14 @@ static void *conn_main(void *arg) {
     conn *c = calloc(1, sizeof *c);
     c->fd = a->fd;
     free(a);
+    pthread_mutex_lock(&p->lock);
+    int greet = p->greet;
+    pthread_mutex_unlock(&p->lock);
+    if (greet) {
+        write_str(c->fd, "plain text, no TLS here\r\n", 26);
+        sleep_ms(100);
+        goto done;
+    }
     for (;;) {
         peer_req r;
         if (read_request(c, &r) != 0) {
@@ -234,6 +243,7 @@ static void *conn_main(void *arg) {
         if (rc != 0)
             break;
     }
+done:
     close(c->fd);
     free(c);
     pthread_mutex_lock(&p->lock);
@@ -492,6 +502,21 @@ NT_TEST(non_http_peer_is_eprotocol) {
     nox_client *c = client_for(p->url, NULL, 0, 0);
     NT_CHECK(c);
     NT_FAILS(NOX_EPROTOCOL, "no valid HTTP", nox_sandbox_touch(c, "s", &err));
+    nox_client_free(c);
+    peer_stop(p);
+}
+
+NT_TEST(tls_to_a_plain_http_peer_is_econnect_naming_tls) {
+    peer *p = peer_start(part_a_handler);
+    NT_CHECK(p);
+    char url[96];
+    pthread_mutex_lock(&p->lock);
+    p->greet = 1;
+    pthread_mutex_unlock(&p->lock);
+    snprintf(url, sizeof url, "https://127.0.0.1:%d", p->port);
+    nox_client *c = client_for(url, NULL, 0, 0);
+    NT_CHECK(c);
+    NT_FAILS(NOX_ECONNECT, "TLS with https://127.0.0.1:", nox_health(c, &err));
     nox_client_free(c);
     peer_stop(p);
 }
@@ -950,9 +975,17 @@ NT_TEST(archive_transfers_have_an_idle_deadline_not_a_total_one) {
 }
 
 int main(void) {
+    /* The peers are on loopback: never through a proxy from the environment. */
+    unsetenv("http_proxy");
+    unsetenv("HTTP_PROXY");
+    unsetenv("https_proxy");
+    unsetenv("HTTPS_PROXY");
+    unsetenv("all_proxy");
+    unsetenv("ALL_PROXY");
     NT_RUN(unreachable_server_fails_fast_with_econnect);
     NT_RUN(garbage_json_answer_is_eprotocol);
     NT_RUN(non_http_peer_is_eprotocol);
+    NT_RUN(tls_to_a_plain_http_peer_is_econnect_naming_tls);
     NT_RUN(part_a_server_exec_and_stream_fallback);
     NT_RUN(wire_format_encodes_ids_headers_and_bodies);
     NT_RUN(statuses_map_to_codes_with_server_message_body_and_request_id);
