@@ -724,6 +724,28 @@ NT_TEST(delete_kills_background_and_daemonized_processes) {
     NT_FAILS(NOX_ENOTFOUND, "", nox_sandbox_delete(C, sid, &err));
 }
 
+NT_TEST(removing_the_session_dir_ends_the_agent) {
+    const char *sid = nt_sid("rmdir");
+    NT_OK(create_ttl(C, sid, 60, NULL, &err));
+    pid_t apid = agent_pid(BASE, sid);
+    char marker[32];
+    snprintf(marker, sizeof marker, "%d", 600000 + (int)getpid() % 100000);
+    char script[128];
+    snprintf(script, sizeof script, "sleep %s >/dev/null 2>&1 & echo ok", marker);
+    char *o = sh_out(C, sid, script);
+    free(o);
+    char *dir = session_dir(BASE, sid);
+    nt_rm_rf(dir);
+    free(dir);
+    int dead = 0;
+    for (int i = 0; i < 100 && !dead; i++) {
+        sleep_ms(50);
+        dead = host_pid_dead(apid);
+    }
+    NT_CHECK(dead);
+    NT_CHECK_INT(count_host_sleeps(marker), 0);
+}
+
 /* ---- other processes, stale state ---------------------------------------- */
 
 NT_TEST(sandbox_is_found_again_by_another_process) {
@@ -1136,6 +1158,7 @@ int main(void) {
     NT_RUN(stream_free_kills_a_running_command);
     NT_RUN(unknown_sandbox_is_not_found);
     NT_RUN(delete_kills_background_and_daemonized_processes);
+    NT_RUN(removing_the_session_dir_ends_the_agent);
     NT_RUN(sandbox_is_found_again_by_another_process);
     NT_RUN(stale_state_of_a_dead_agent_is_cleaned);
     NT_RUN(concurrent_creates_make_one_sandbox);

@@ -18,7 +18,7 @@
 #define SAFETY_MS 30000
 
 static int send_exec_request(int fd, const char *const *argv, size_t argc,
-                             const nox__exec_opts *o) {
+                             const nox__exec_opts *o, int ack) {
     nox__buf b = {0};
     int rc = 0;
     for (size_t i = 0; i < argc && !rc; i++)
@@ -33,6 +33,8 @@ static int send_exec_request(int fd, const char *const *argv, size_t argc,
         rc = noxp_put_u64(&b, NOXK_MAXOUT, o->max_output_bytes);
     if (!rc)
         rc = noxp_put_u64(&b, NOXK_HAS_STDIN, o->has_stdin ? 1 : 0);
+    if (!rc && ack)
+        rc = noxp_put_u64(&b, NOXK_ACK_START, 1);
     if (rc) {
         nox__buf_free(&b);
         return -ENOMEM;
@@ -61,13 +63,19 @@ static int send_exec_request(int fd, const char *const *argv, size_t argc,
 /* Connect, send the request, and wait for STARTED (or the FAIL that says
  * why not: workdir missing, sandbox shutting down). */
 static int start(local_be *L, const char *sid, const char *const *argv, size_t argc,
-                 const nox__exec_opts *o, int *fd_out, noxp_reader *rd, nox_error **err) {
+                 const nox__exec_opts *o, int ack, int *fd_out, noxp_reader *rd,
+                 nox_error **err) {
     int fd;
     int rc = local_connect(L, sid, &fd, err);
     if (rc)
         return rc;
     noxp_reader_init(rd, fd);
-    rc = send_exec_request(fd, argv, argc, o);
+    rc = send_exec_request(fd, argv, argc, o, ack);
+    if (!ack && (rc == 0 || rc == -EPIPE)) {
+        /* The first frame read by the caller says how it went. */
+        *fd_out = fd;
+        return 0;
+    }
     uint8_t type = 0;
     const uint8_t *p = NULL;
     uint32_t n = 0;
@@ -117,7 +125,7 @@ int local_exec(void *impl, const char *sid, const char *const *argv, size_t argc
     local_be *L = impl;
     int fd;
     noxp_reader rd;
-    int rc = start(L, sid, argv, argc, o, &fd, &rd, err);
+    int rc = start(L, sid, argv, argc, o, 0, &fd, &rd, err);
     if (rc)
         return rc;
     nox_exec_result *r = nox__exec_result_new();
@@ -257,7 +265,7 @@ int local_exec_start(void *impl, const char *sid, const char *const *argv,
         free(s);
         return nox__err(err, NOX_ENOMEM, "out of memory");
     }
-    int rc = start(L, sid, argv, argc, o, &ls->fd, &ls->rd, err);
+    int rc = start(L, sid, argv, argc, o, 1, &ls->fd, &ls->rd, err);
     if (rc) {
         free(ls);
         free(s);

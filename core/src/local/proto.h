@@ -66,7 +66,8 @@ enum {
     NOXK_EXPIRES,     /* unix seconds */
     NOXK_SID,
     NOXK_POD,
-    NOXK_PID
+    NOXK_PID,
+    NOXK_ACK_START    /* exec: 1 = answer STARTED once running (streams) */
 };
 
 /* ---- fields ------------------------------------------------------------- */

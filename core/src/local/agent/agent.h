@@ -39,13 +39,16 @@ typedef struct agent_state {
     pthread_mutex_t mu; /* guards ttl, expires, terminating */
     pthread_cond_t cv;
     int64_t ttl;
-    int64_t expires; /* unix seconds */
+    int64_t expires_ms; /* wall clock, unix milliseconds */
     int terminating;
 } agent_state;
 
 extern agent_state g_agent;
 
 /* agent_main.c */
+int64_t agent_wall_ms(void);
+/* expires_ms rounded up to seconds: the sandbox lives at least that long. */
+int64_t agent_expires_s_locked(void);
 void agent_log(const char *fmt, ...) NOX_PRINTF(1, 2);
 
 /* agent_server.c: serve until deleted or expired; never returns. */

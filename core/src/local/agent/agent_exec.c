@@ -113,13 +113,15 @@ static int spawn_child(const char *path, char *const *argv, char *const *envp,
     posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
     posix_spawn_file_actions_addchdir_np(&fa, workdir);
     posix_spawnattr_init(&at);
-    sigset_t none, all;
+    /* The agent resets every disposition at start and ignores only
+     * SIGPIPE, and handlers are reset by exec anyway: one sigaction in the
+     * child instead of 64. */
+    sigset_t none, def;
     sigemptyset(&none);
-    sigfillset(&all);
-    sigdelset(&all, SIGKILL);
-    sigdelset(&all, SIGSTOP);
+    sigemptyset(&def);
+    sigaddset(&def, SIGPIPE);
     posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setsigdefault(&at, &def);
     /* Its own session and process group: the timeout kills the group. */
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
                                       POSIX_SPAWN_SETSIGDEF);
@@ -496,9 +498,10 @@ static int read_stdin_frames(int conn, noxp_reader *rd, nox__buf *in) {
     }
 }
 
-static void send_synthetic(int conn, int code, const char *err_text) {
+static void send_synthetic(int conn, int ack, int code, const char *err_text) {
     nox__buf x = {0};
-    noxp_send(conn, NOXP_STARTED, NULL, 0, -1);
+    if (ack)
+        noxp_send(conn, NOXP_STARTED, NULL, 0, -1);
     noxp_send(conn, NOXP_STDERR, err_text, strlen(err_text), -1);
     noxp_put_u64(&x, NOXK_EXIT, (uint64_t)code);
     noxp_put_u64(&x, NOXK_DURATION, 0);
@@ -533,6 +536,9 @@ void agent_exec(int conn, noxp_reader *rd, const uint8_t *req, size_t reqlen) {
     uint64_t timeout_s = noxp_get_u64(req, reqlen, NOXK_TIMEOUT, NOX_DEFAULT_EXEC_TIMEOUT);
     uint64_t max_out = noxp_get_u64(req, reqlen, NOXK_MAXOUT, NOX_DEFAULT_MAX_OUTPUT);
     int has_stdin = (int)noxp_get_u64(req, reqlen, NOXK_HAS_STDIN, 0);
+    /* Streams want to know the command runs before they return; a plain
+     * exec saves the frame (and a wakeup of the caller). */
+    int ack = (int)noxp_get_u64(req, reqlen, NOXK_ACK_START, 0);
     if (bad || argv.n == 0 || !workdir) {
         agent_send_fail(conn, NOX_EPROTOCOL, "malformed exec request");
         goto out;
@@ -559,7 +565,7 @@ void agent_exec(int conn, noxp_reader *rd, const uint8_t *req, size_t reqlen) {
         char msg[4200];
         snprintf(msg, sizeof msg, "%s: %s\n", argv.v[0],
                  rc == -ENOENT ? "command not found" : "Permission denied");
-        send_synthetic(conn, rc == -ENOENT ? 127 : 126, msg);
+        send_synthetic(conn, ack, rc == -ENOENT ? 127 : 126, msg);
         goto out;
     }
     if (rc) {
@@ -585,7 +591,7 @@ void agent_exec(int conn, noxp_reader *rd, const uint8_t *req, size_t reqlen) {
     if (rc == -ENOENT || rc == -EACCES || rc == -ENOEXEC || rc == -ENOTDIR) {
         char msg[4200];
         snprintf(msg, sizeof msg, "%s: %s\n", argv.v[0], strerror(-rc));
-        send_synthetic(conn, rc == -ENOENT ? 127 : 126, msg);
+        send_synthetic(conn, ack, rc == -ENOENT ? 127 : 126, msg);
         goto out;
     }
     if (rc) {
@@ -605,7 +611,7 @@ void agent_exec(int conn, noxp_reader *rd, const uint8_t *req, size_t reqlen) {
         fcntl(r.in_fd, F_SETFL, O_NONBLOCK);
         feed_stdin(&r);
     }
-    if (noxp_send(conn, NOXP_STARTED, NULL, 0, -1) != 0)
+    if (ack && noxp_send(conn, NOXP_STARTED, NULL, 0, -1) != 0)
         r.client_gone = 1;
 
     int64_t deadline = t0 + (int64_t)timeout_s * 1000;

@@ -28,6 +28,16 @@
 
 static int ready_fd = -1;
 
+int64_t agent_wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t agent_expires_s_locked(void) {
+    return (g_agent.expires_ms + 999) / 1000;
+}
+
 void agent_log(const char *fmt, ...) {
     char buf[4096];
     char ts[32];
@@ -117,9 +127,9 @@ static void run_inner(void) {
     if (agent_exec_init() != 0)
         fail(NOX_ESANDBOX, "cannot start the reaper thread");
     pthread_mutex_lock(&g_agent.mu);
-    g_agent.expires = (int64_t)time(NULL) + g_agent.ttl;
+    g_agent.expires_ms = agent_wall_ms() + g_agent.ttl * 1000;
     rc = agent_write_meta_locked();
-    int64_t expires = g_agent.expires;
+    int64_t expires = agent_expires_s_locked();
     pthread_mutex_unlock(&g_agent.mu);
     if (rc)
         fail(NOX_ESANDBOX, "writing %s/%s: %s", g_agent.session_dir, NOX_META_FILE,
@@ -162,6 +172,11 @@ int main(int argc, char **argv) {
         fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
     if (!dir || !sid || ttl <= 0 || ttl > NOX_MAX_TTL_SECONDS)
         fail(NOX_ESANDBOX, "bad arguments to the sandbox agent");
+    /* Start from default dispositions whatever the creator ignored
+     * (nohup, shells): commands inherit ignored signals through exec. */
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            signal(sig, SIG_DFL);
     signal(SIGPIPE, SIG_IGN);
     umask(022);
 

@@ -1,6 +1,6 @@
 /*
- * agent_server.c - the agent's socket server: one thread per connection,
- * one operation per connection; plus the TTL watch.
+ * agent_server.c - the agent's socket server: a pool of threads blocking
+ * in accept(), one operation per connection; plus the TTL watch.
  */
 #include "local/agent/agent.h"
 #include "local/local.h"
@@ -23,6 +23,7 @@
 agent_state g_agent;
 
 #define IO_TIMEOUT_MS 30000
+#define DIR_CHECK_MS 2000 /* how often the TTL thread checks the session dir */
 
 int agent_send_fail(int conn, int code, const char *fmt, ...) {
     char msg[4096];
@@ -42,12 +43,13 @@ int agent_write_meta_locked(void) {
     char iso[32];
     if (!o)
         return -ENOMEM;
-    nox__format_iso8601(g_agent.expires, iso, sizeof iso);
+    int64_t expires = agent_expires_s_locked();
+    nox__format_iso8601(expires, iso, sizeof iso);
     cJSON_AddStringToObject(o, "sessionId", g_agent.sid);
     cJSON_AddStringToObject(o, "podName", g_agent.pod);
     cJSON_AddNumberToObject(o, "ttlSeconds", (double)g_agent.ttl);
     cJSON_AddStringToObject(o, "expiresAt", iso);
-    cJSON_AddNumberToObject(o, "expiresAtUnix", (double)g_agent.expires);
+    cJSON_AddNumberToObject(o, "expiresAtUnix", (double)expires);
     cJSON_AddNumberToObject(o, "agentPid", (double)g_agent.host_pid);
     cJSON_AddNumberToObject(o, "agentStart", (double)g_agent.host_start);
     cJSON_AddStringToObject(o, "isolation", "none");
@@ -63,7 +65,7 @@ int agent_write_meta_locked(void) {
 static int send_info(int conn) {
     nox__buf b = {0};
     pthread_mutex_lock(&g_agent.mu);
-    noxp_put_u64(&b, NOXK_EXPIRES, (uint64_t)g_agent.expires);
+    noxp_put_u64(&b, NOXK_EXPIRES, (uint64_t)agent_expires_s_locked());
     noxp_put_u64(&b, NOXK_TTL, (uint64_t)g_agent.ttl);
     pthread_mutex_unlock(&g_agent.mu);
     noxp_put_str(&b, NOXK_SID, g_agent.sid);
@@ -79,7 +81,7 @@ static void do_touch(int conn, const uint8_t *req, size_t n) {
     uint64_t ttl = noxp_get_u64(req, n, NOXK_TTL, 0);
     if (ttl > 0 && ttl <= NOX_MAX_TTL_SECONDS)
         g_agent.ttl = (int64_t)ttl;
-    g_agent.expires = (int64_t)time(NULL) + g_agent.ttl;
+    g_agent.expires_ms = agent_wall_ms() + g_agent.ttl * 1000;
     int rc = agent_write_meta_locked();
     pthread_cond_broadcast(&g_agent.cv);
     pthread_mutex_unlock(&g_agent.mu);
@@ -333,10 +335,23 @@ static void *ttl_thread(void *arg) {
     (void)arg;
     pthread_mutex_lock(&g_agent.mu);
     for (;;) {
-        int64_t now = (int64_t)time(NULL);
-        if (g_agent.terminating || now < g_agent.expires) {
-            struct timespec ts = {.tv_sec = g_agent.terminating ? now + 3600
-                                                                : g_agent.expires};
+        int64_t now = agent_wall_ms();
+        struct stat st;
+        if (!g_agent.terminating && fstat(g_agent.dir_fd, &st) == 0 && st.st_nlink == 0) {
+            /* Someone removed the session directory (rm -rf of the base
+             * dir): nobody can reach us any more, so end everything. */
+            g_agent.terminating = 1;
+            pthread_mutex_unlock(&g_agent.mu);
+            agent_log("session directory removed; ending the sandbox");
+            agent_terminate(0);
+            _exit(0);
+        }
+        if (g_agent.terminating || now < g_agent.expires_ms) {
+            int64_t until = g_agent.terminating ? now + 3600 * 1000 : g_agent.expires_ms;
+            if (until > now + DIR_CHECK_MS)
+                until = now + DIR_CHECK_MS;
+            struct timespec ts = {.tv_sec = until / 1000,
+                                  .tv_nsec = (long)(until % 1000) * 1000000L};
             pthread_cond_timedwait(&g_agent.cv, &g_agent.mu, &ts);
             continue;
         }
@@ -344,7 +359,7 @@ static void *ttl_thread(void *arg) {
         while (flock(g_agent.lock_fd, LOCK_EX) != 0 && errno == EINTR) {
         }
         pthread_mutex_lock(&g_agent.mu);
-        if ((int64_t)time(NULL) < g_agent.expires || g_agent.terminating) {
+        if (agent_wall_ms() < g_agent.expires_ms || g_agent.terminating) {
             pthread_mutex_unlock(&g_agent.mu);
             flock(g_agent.lock_fd, LOCK_UN);
             pthread_mutex_lock(&g_agent.mu);
@@ -359,16 +374,21 @@ static void *ttl_thread(void *arg) {
     return NULL;
 }
 
-void agent_serve(void) {
-    pthread_attr_t a;
-    pthread_attr_init(&a);
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&a, 1024 * 1024);
-    pthread_t t;
-    if (pthread_create(&t, &a, ttl_thread, NULL) != 0) {
-        agent_log("cannot start the TTL thread");
-        _exit(1);
-    }
+/* Workers block in accept() themselves, so a connection wakes a thread
+ * that handles it at once (no hand-off, no thread creation per exec).
+ * When the last idle worker takes a connection it starts another, so
+ * concurrent requests never wait for each other; surplus workers exit. */
+#define MIN_IDLE 2
+#define MAX_IDLE 8
+
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static int pool_idle;
+static pthread_attr_t pool_attr;
+
+static int start_worker(void);
+
+static void *worker(void *arg) {
+    (void)arg;
     for (;;) {
         int conn = accept4(g_agent.listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (conn < 0) {
@@ -384,11 +404,56 @@ void agent_serve(void) {
             agent_log("accept: %s", strerror(errno));
             _exit(1);
         }
-        int rc = pthread_create(&t, &a, conn_thread, (void *)(intptr_t)conn);
-        if (rc != 0) {
-            agent_send_fail(conn, NOX_ESANDBOX, "the sandbox agent cannot start a thread: %s",
-                            strerror(rc));
-            close(conn);
+        pthread_mutex_lock(&pool_mu);
+        int need = --pool_idle < 1;
+        pthread_mutex_unlock(&pool_mu);
+        if (need && start_worker() != 0)
+            agent_log("cannot start a worker thread; requests may queue");
+        conn_thread((void *)(intptr_t)conn);
+        pthread_mutex_lock(&pool_mu);
+        if (pool_idle >= MAX_IDLE) {
+            pthread_mutex_unlock(&pool_mu);
+            return NULL;
+        }
+        pool_idle++;
+        pthread_mutex_unlock(&pool_mu);
+    }
+}
+
+static int start_worker(void) {
+    pthread_t t;
+    pthread_mutex_lock(&pool_mu);
+    pool_idle++;
+    pthread_mutex_unlock(&pool_mu);
+    int rc = pthread_create(&t, &pool_attr, worker, NULL);
+    if (rc) {
+        pthread_mutex_lock(&pool_mu);
+        pool_idle--;
+        pthread_mutex_unlock(&pool_mu);
+    }
+    return rc;
+}
+
+void agent_serve(void) {
+    pthread_attr_init(&pool_attr);
+    pthread_attr_setdetachstate(&pool_attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&pool_attr, 1024 * 1024);
+    pthread_t t;
+    if (pthread_create(&t, &pool_attr, ttl_thread, NULL) != 0) {
+        agent_log("cannot start the TTL thread");
+        _exit(1);
+    }
+    for (int i = 0; i < MIN_IDLE; i++) {
+        if (start_worker() != 0) {
+            agent_log("cannot start worker threads");
+            _exit(1);
         }
     }
+    /* This thread is a worker too. */
+    pthread_mutex_lock(&pool_mu);
+    pool_idle++;
+    pthread_mutex_unlock(&pool_mu);
+    worker(NULL);
+    for (;;)
+        pause();
 }
