@@ -3,13 +3,16 @@
 package noxrunner
 
 // With the noxrunner_static build tag the core is linked from
-// libnoxrunner.a: -Bstatic makes the first -lnoxrunner pick the archive
-// (GNU ld applies every -L to every -l, so pkg-config's -L is enough), and
-// pkg-config --static adds the core's own dependencies (libcurl, libcjson,
-// libarchive, pthread, dl), which stay shared libraries. --as-needed drops
-// the libnoxrunner.so that pkg-config names again, so the program does not
-// need it at run time.
+// libnoxrunner.a, so the program does not need libnoxrunner.so at run
+// time. -Bstatic makes the first -lnoxrunner pick the archive (GNU ld
+// applies every -L, including pkg-config's, to every -l); the core's own
+// dependencies (libcurl, libcjson, libarchive) stay shared libraries, since
+// distributions rarely ship static builds of all of curl's dependencies.
+// --as-needed drops the libnoxrunner.so that pkg-config names again.
+// For a fully static program, add the static dependency libraries through
+// CGO_LDFLAGS (see README.md).
 
 // #cgo LDFLAGS: -Wl,--as-needed -Wl,-Bstatic -lnoxrunner -Wl,-Bdynamic
-// #cgo pkg-config: --static noxrunner
+// #cgo pkg-config: noxrunner libcurl libcjson libarchive
+// #cgo LDFLAGS: -lpthread -ldl
 import "C"
