@@ -9,7 +9,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -544,6 +550,111 @@ NT_TEST(binary_output_with_nul_bytes) {
     NT_CHECK_INT(n, 5);
     NT_CHECK(d[0] == 'a' && d[1] == 0 && d[2] == 'b' && d[3] == 0xff && d[4] == '\n');
     nox_exec_result_free(r);
+}
+
+NT_TEST(background_process_holding_the_pipes_does_not_block_exec) {
+    /* The background sleep keeps stdout open; exec returns ~200 ms after
+     * the main process ends, with what it printed. */
+    const char *argv[] = {"sh", "-c", "sleep 5 & echo done", NULL};
+    int64_t t0 = now_ms();
+    nox_exec_result *r = exec_opts(C, SID, argv, NULL);
+    int64_t took = now_ms() - t0;
+    NT_CHECK(r);
+    size_t n;
+    const uint8_t *d = nox_exec_result_stdout(r, &n);
+    NT_CHECK_BYTES(d, n, "done\n");
+    NT_CHECK_INT(nox_exec_result_exit_code(r), 0);
+    nox_exec_result_free(r);
+    NT_CHECK(took < 1500);
+}
+
+NT_TEST(archive_limits_of_the_client_apply_to_uploads) {
+    nox_client_options o;
+    nox_client_options_init(&o, NOX_CLIENT_OPTIONS_VERSION);
+    o.backend = NOX_BACKEND_LOCAL;
+    o.base_dir = BASE; /* the shared sandbox, through a stricter client */
+    o.agent_path = NOX_TEST_AGENT;
+    o.max_archive_entries = 2;
+    nox_client *c = NULL;
+    NT_OK(nox_client_new(&c, &o, &err));
+    nox_files *f = NULL;
+    NT_OK(nox_files_new(&f, &err));
+    NT_OK(nox_files_add(f, "l1.txt", (const uint8_t *)"1", 1, 0, &err));
+    NT_OK(nox_files_add(f, "l2.txt", (const uint8_t *)"2", 1, 0, &err));
+    NT_OK(nox_files_add(f, "l3.txt", (const uint8_t *)"3", 1, 0, &err));
+    NT_FAILS(NOX_ETOOBIG, "", nox_upload(c, SID, f, "/workspace/limited", &err));
+    char *ls = sh_out(C, SID, "ls /workspace/limited 2>/dev/null | wc -l");
+    NT_CHECK(ls && atoi(ls) < 3);
+    free(ls);
+    nox_files_free(f);
+    nox_client_free(c);
+}
+
+static int deny_unshare(void) {
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_unshare, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {(unsigned short)(sizeof f / sizeof f[0]), f};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return -1;
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
+NT_TEST(no_namespaces_means_unsupported_with_the_reason) {
+#if !defined(__x86_64__)
+    return; /* the filter above is written for x86-64 */
+#endif
+    char *base = nt_mkdtemp("nons");
+    int p[2];
+    NT_CHECK(pipe(p) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* Like a container whose seccomp profile forbids unshare(). */
+        close(p[0]);
+        char msg[1024] = "";
+        int code = 0;
+        if (deny_unshare() != 0) {
+            snprintf(msg, sizeof msg, "seccomp: %s", strerror(errno));
+        } else {
+            nox_client_options o;
+            nox_client_options_init(&o, NOX_CLIENT_OPTIONS_VERSION);
+            o.backend = NOX_BACKEND_LOCAL;
+            o.base_dir = base;
+            o.agent_path = NOX_TEST_AGENT;
+            nox_client *c = NULL;
+            nox_error *e = NULL;
+            if (nox_client_new(&c, &o, &e) == 0)
+                code = create_ttl(c, "x", 10, NULL, &e);
+            snprintf(msg, sizeof msg, "%s", e ? nox_error_message(e) : "");
+            nox_error_free(e);
+            nox_client_free(c);
+        }
+        char line[1100];
+        int n = snprintf(line, sizeof line, "%d %s", code, msg);
+        if (write(p[1], line, (size_t)n) < 0)
+            _exit(2);
+        _exit(0);
+    }
+    close(p[1]);
+    char buf[1200];
+    size_t len = 0;
+    ssize_t r;
+    while ((r = read(p[0], buf + len, sizeof buf - 1 - len)) > 0)
+        len += (size_t)r;
+    buf[len] = 0;
+    close(p[0]);
+    waitpid(pid, NULL, 0);
+    nt_rm_rf(base);
+    free(base);
+    NT_CHECK(atoi(buf) == NOX_EUNSUPPORTED);
+    NT_CHECK(strstr(buf, "cannot give the sandbox a private /workspace: "
+                         "unshare(CLONE_NEWUSER) failed: Operation not permitted"));
 }
 
 /* ---- streaming ----------------------------------------------------------- */
@@ -1152,6 +1263,9 @@ int main(void) {
     NT_RUN(output_cap_truncates_each_stream);
     NT_RUN(output_flood_does_not_grow_memory);
     NT_RUN(binary_output_with_nul_bytes);
+    NT_RUN(background_process_holding_the_pipes_does_not_block_exec);
+    NT_RUN(archive_limits_of_the_client_apply_to_uploads);
+    NT_RUN(no_namespaces_means_unsupported_with_the_reason);
     NT_RUN(stream_delivers_chunks_in_order_as_they_come);
     NT_RUN(stream_next_times_out_with_none);
     NT_RUN(stream_cancel_from_another_thread_kills_the_tree);

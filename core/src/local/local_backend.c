@@ -313,7 +313,10 @@ static int l_del(void *impl, const char *sid, nox_error **err) {
         lsess_remove_locked(&s, L->base);
         rc = 0;
     } else if (rc) {
-        rc = local_io_error(rc, "delete", err);
+        /* A hung or broken agent: kill it (its pid 1, and with that the
+         * whole sandbox, dies with it) and remove the session ourselves. */
+        lsess_remove_locked(&s, L->base);
+        rc = 0;
     }
     noxp_reader_free(&rd);
     close(fd);
