@@ -76,13 +76,15 @@ end
 --- Start noxrunnerd on a free loopback port with its own base dir.
 -- Returns {url =, pid =, dir =, log =}; its output goes to a log file so a
 -- full pipe can never block it.
-function S.start_server(noxrunnerd, agent)
+-- extra: more command-line arguments (array), e.g. {"--token", "t"}.
+function S.start_server(noxrunnerd, agent, extra)
   assert(noxrunnerd and noxrunnerd ~= "", "NOXRUNNERD is not set")
   local dir = S.mktemp_dir("srv")
   local log = dir .. "/noxrunnerd.log"
   local base = dir .. "/base"
   local cmd = S.quote(noxrunnerd) .. " --port 0 --base-dir " .. S.quote(base)
   if agent and agent ~= "" then cmd = cmd .. " --agent " .. S.quote(agent) end
+  for _, a in ipairs(extra or {}) do cmd = cmd .. " " .. S.quote(a) end
   local out = S.sh(cmd .. " </dev/null >" .. S.quote(log) .. " 2>&1 & echo $!")
   local srv = { pid = tonumber(out), dir = dir, log = log }
   assert(srv.pid, "could not start noxrunnerd")

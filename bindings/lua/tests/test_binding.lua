@@ -119,6 +119,19 @@ local function suite(backend, make)
     eq(r.signal, 0, "signal")
   end)
 
+  t("a command killed by a signal reports it", function()
+    local r = c:exec(id, { "sh", "-c", "kill -9 $$" })
+    eq(r.signal, 9, "signal")
+    eq(r.exitCode, 137, "exitCode 128+9")
+  end)
+
+  t("get_sandbox finds the session", function()
+    local info, _, code = c:try_get_sandbox(id)
+    if info == nil then eq(code, "NOX_EUNSUPPORTED", "only an unsupported lookup may fail") return end
+    eq(info.sessionId, id, "sessionId")
+    ok(#info.podName > 0, "podName")
+  end)
+
   t("binary output and stdin come back byte for byte", function()
     local r = c:exec(id, { "printf", "\\377\\000\\001\\300" })
     eq(r.stdout, "\255\0\1\192", "stdout bytes")
@@ -196,6 +209,14 @@ local function suite(backend, make)
     eq(c:exec(id, { "cat", "/workspace/again/a.txt" }).stdout, "alpha\n", "upload_targz")
   end)
 
+  t("upload_dir sends a local tree", function()
+    local dir = S.mktemp_dir("up")
+    os.execute("mkdir -p " .. dir .. "/tree/d && printf tree > " .. dir .. "/tree/d/f.txt")
+    eq(c:upload_dir(id, dir .. "/tree", "/workspace/fromdir"), true, "upload_dir")
+    eq(c:exec(id, { "cat", "/workspace/fromdir/d/f.txt" }).stdout, "tree", "uploaded content")
+    S.rm_rf(dir)
+  end)
+
   t("stream yields chunks then exit, and closes itself after a for loop", function()
     local out, err, exit = {}, {}, nil
     for kind, data in c:stream(id, { "sh", "-c", "echo one; echo two >&2; sleep 0.2; echo three; exit 5" }) do
@@ -248,6 +269,25 @@ local function suite(backend, make)
       kept = s2
     end
     raises("NOX_EINVAL", kept.next, kept)
+  end)
+
+  t("a stream dropped without close is killed by __gc", function()
+    local st = c:stream(id, { "sh", "-c", "echo $$; exec sleep 30" })
+    local kind, data = st:next()
+    while kind == "none" do kind, data = st:next() end
+    local pid = tonumber(data)
+    ok(pid, "pid from the first chunk: " .. tostring(data))
+    eq(c:exec(id, { "sh", "-c", "kill -0 " .. pid .. " && echo alive" }).stdout, "alive\n", "running")
+    st = nil -- luacheck: ignore
+    collectgarbage()
+    collectgarbage()
+    local gone
+    for _ = 1, 50 do
+      gone = c:exec(id, { "sh", "-c", "kill -0 " .. pid .. " 2>/dev/null || echo gone" }).stdout
+      if gone == "gone\n" then break end
+      S.sleep(0.1)
+    end
+    eq(gone, "gone\n", "command killed after collection")
   end)
 
   t("list_sandboxes includes the session", function()
@@ -311,6 +351,17 @@ local ok_srv, srv = pcall(S.start_server, os.getenv("NOXRUNNERD"), AGENT)
 if ok_srv then
   suite("http", function() return Client.new { base_url = srv.url, timeout = 30 } end)
   S.stop_server(srv)
+  local ok_tok, tsrv = pcall(S.start_server, os.getenv("NOXRUNNERD"), AGENT, { "--token", "lua-secret" })
+  test("http: api_key reaches the server as a bearer token", function()
+    if not ok_tok then error(tsrv, 0) end
+    local anon <close> = Client.new { base_url = tsrv.url }
+    raises("NOX_EAUTH", anon.create_sandbox, anon, "lua-auth")
+    local authed <close> = Client.new { base_url = tsrv.url, api_key = "lua-secret" }
+    ok(authed:create_sandbox("lua-auth").podName, "created with the token")
+    eq(authed:exec("lua-auth", { "echo", "in" }).stdout, "in\n", "exec with the token")
+    authed:delete_sandbox("lua-auth")
+  end)
+  if ok_tok then S.stop_server(tsrv) end
 else
   test("http: start noxrunnerd", function() error(srv, 0) end)
 end
