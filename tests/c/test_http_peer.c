@@ -653,6 +653,20 @@ NT_TEST(wire_format_encodes_ids_headers_and_bodies) {
     NT_CHECK(p->last_body_len > 20);
     NT_CHECK((uint8_t)p->last_body[0] == 0x1f && (uint8_t)p->last_body[1] == 0x8b);
     nox_client_free(c);
+
+    /* No api_key: $NOXRUNNER_API_KEY; neither: no Authorization at all. */
+    setenv("NOXRUNNER_API_KEY", "from-env", 1);
+    c = client_for(p->url, NULL, 0, 0);
+    unsetenv("NOXRUNNER_API_KEY");
+    NT_CHECK(c);
+    NT_OK(nox_sandbox_touch(c, "x", &err));
+    NT_CHECK(strstr(p->last_headers, "Authorization: Bearer from-env\n"));
+    nox_client_free(c);
+    c = client_for(p->url, NULL, 0, 0);
+    NT_CHECK(c);
+    NT_OK(nox_sandbox_touch(c, "x", &err));
+    NT_CHECK(!strcasestr(p->last_headers, "Authorization:"));
+    nox_client_free(c);
     peer_stop(p);
 }
 

@@ -475,9 +475,8 @@ int nox__http_backend_new(const nox__config *cfg, const nox__backend_ops **ops,
     while (n > 0 && url[n - 1] == '/')
         n--;
     h->base_url = nox__strndup(url, n);
+    /* client.c already fell back to $NOXRUNNER_API_KEY; "" means none. */
     const char *key = cfg->api_key;
-    if (!key || !*key)
-        key = getenv("NOXRUNNER_API_KEY");
     if (key && *key)
         h->auth_header = nox__asprintf("Authorization: Bearer %s", key);
     h->user_agent = cfg->user_agent && *cfg->user_agent
