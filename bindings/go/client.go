@@ -163,11 +163,11 @@ func (c *Client) Health(ctx context.Context) error {
 
 // BackendInfo describes a backend, as GET /v1/info does for a server.
 type BackendInfo struct {
-	Name       string          `json:"name"`
-	Version    string          `json:"version"`
-	Extensions []string        `json:"extensions"`
-	Isolation  string          `json:"isolation"`
-	Raw        json.RawMessage `json:"-"` // the whole JSON object
+	Name       string          // backend or server name
+	Version    string          // its version
+	Extensions []string        // Part-B extensions it supports (HTTP)
+	Isolation  string          // isolation level name: "none", "namespaces", ...
+	Raw        json.RawMessage // the whole JSON object
 }
 
 // Info describes the backend. An HTTP server without the introspection
@@ -212,12 +212,12 @@ func takeBytes(b *C.nox_bytes) []byte {
 
 // SandboxInfo describes a live sandbox.
 type SandboxInfo struct {
-	SessionID string
-	PodName   string
-	ExpiresAt time.Time // UTC
+	SessionID string    // the session id it belongs to
+	PodName   string    // the backend's name for it, never empty
+	ExpiresAt time.Time // UTC; moved forward by Touch and by create
 }
 
-// takeInfo copies a sandbox info into Go memory; it does not free it.
+// copyInfo copies a sandbox info into Go memory; it does not free it.
 func copyInfo(i *C.nox_sandbox_info) SandboxInfo {
 	si := SandboxInfo{
 		SessionID: C.GoString(C.nox_sandbox_info_session_id(i)),

@@ -30,7 +30,7 @@ func TestHealthInfoIsolation(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Info: %v", err)
 		}
-		if info.Name == "" || len(info.Raw) == 0 {
+		if info.Name == "" || info.Version == "" || len(info.Extensions) == 0 || len(info.Raw) == 0 {
 			t.Errorf("Info = %+v, want a name and the raw JSON", info)
 		}
 		lvl, err := c.Isolation(ctx)

@@ -41,6 +41,7 @@ func (k EventKind) String() string {
 
 // Event is one step of a streaming exec.
 type Event struct {
+	// Kind says which of the other fields is set.
 	Kind EventKind
 	// Data is the chunk for EventStdout and EventStderr (owned by the
 	// caller).

@@ -19,6 +19,7 @@ import (
 
 // Server is a running noxrunnerd.
 type Server struct {
+	// URL is the base URL the server reported, "http://127.0.0.1:PORT".
 	URL string
 
 	cmd  *exec.Cmd
@@ -110,8 +111,10 @@ func (s *Server) Log() string {
 	return s.log.String()
 }
 
+// logWriter keeps the tail of the server's output in Server.log.
 type logWriter Server
 
+// Write appends p to the log, dropping the oldest bytes beyond 256 KiB.
 func (w *logWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
