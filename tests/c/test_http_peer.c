@@ -740,6 +740,33 @@ NT_TEST(safe_calls_retry_503_but_exec_is_never_replayed) {
     peer_stop(p);
 }
 
+NT_TEST(wait_ready_polls_through_503_until_its_deadline) {
+    peer *p = peer_start(part_a_handler);
+    NT_CHECK(p);
+    nox_client *c = client_for(p->url, NULL, 0, 0);
+    NT_CHECK(c);
+    pthread_mutex_lock(&p->lock);
+    p->script[0] = p->script[1] = p->script[2] = 503;
+    p->nscript = 3;
+    pthread_mutex_unlock(&p->lock);
+    NT_OK(nox_sandbox_wait_ready(c, "s", 5000, &err));
+    NT_CHECK_INT(peer_get(p, &p->requests), 4);
+
+    pthread_mutex_lock(&p->lock);
+    for (int i = 0; i < 8; i++)
+        p->script[i] = 503;
+    p->nscript = 8;
+    pthread_mutex_unlock(&p->lock);
+    int64_t t0 = now_ms();
+    NT_FAILS(NOX_ETIMEOUT, "not ready after 500 ms", nox_sandbox_wait_ready(c, "s", 500, &err));
+    NT_CHECK(now_ms() - t0 < 2000);
+    pthread_mutex_lock(&p->lock);
+    p->nscript = 0;
+    pthread_mutex_unlock(&p->lock);
+    nox_client_free(c);
+    peer_stop(p);
+}
+
 NT_TEST(connections_are_reused_across_calls_and_threads) {
     peer *p = peer_start(part_a_handler);
     NT_CHECK(p);
@@ -1004,6 +1031,7 @@ int main(void) {
     NT_RUN(wire_format_encodes_ids_headers_and_bodies);
     NT_RUN(statuses_map_to_codes_with_server_message_body_and_request_id);
     NT_RUN(safe_calls_retry_503_but_exec_is_never_replayed);
+    NT_RUN(wait_ready_polls_through_503_until_its_deadline);
     NT_RUN(connections_are_reused_across_calls_and_threads);
     NT_RUN(threads_share_a_bounded_set_of_connections);
     NT_RUN(exec_deadline_is_its_timeout_plus_the_request_margin);
