@@ -347,8 +347,8 @@ static int env_set(strv *env, const char *kv, size_t kvlen) {
  * 0 with *out set; -ENOENT or -EACCES. */
 static int find_program(const char *argv0, const strv *env, char **out) {
     if (strchr(argv0, '/')) {
-        if (access(argv0, F_OK) != 0)
-            return -ENOENT;
+        /* A path, maybe relative to the workdir: exec() itself says
+         * whether it exists (posix_spawn reports its errno). */
         *out = strdup(argv0);
         return *out ? 0 : -ENOMEM;
     }
@@ -618,7 +618,10 @@ void agent_exec(int conn, noxp_reader *rd, const uint8_t *req, size_t reqlen) {
     int64_t grace_end = -1, t_exit = 0;
     int exited = 0, timed_out = 0, killed = 0, status = 0;
     for (;;) {
-        if (r.client_gone && !killed) {
+        if (r.client_gone && !killed && !exited) {
+            /* Cancel, stream freed, or the caller died. Once the main
+             * process has ended, what it left running in the background
+             * stays, as it would after a normal exit. */
             kill_tree(c->pid);
             killed = 1;
         }
