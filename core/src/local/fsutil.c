@@ -189,6 +189,10 @@ char *nox__read_file_at(int dirfd, const char *name, size_t max, size_t *len) {
 }
 
 uint64_t nox__proc_starttime(pid_t pid) {
+    return nox__proc_starttime_state(pid, NULL);
+}
+
+uint64_t nox__proc_starttime_state(pid_t pid, char *state) {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -205,6 +209,8 @@ uint64_t nox__proc_starttime(pid_t pid) {
     if (!p)
         return 0;
     p++;
+    if (state)
+        *state = p[0] == ' ' ? p[1] : '?';
     for (int field = 3; field < 22; field++) {
         p = strchr(p + 1, ' ');
         if (!p)

@@ -59,6 +59,8 @@ char *nox__read_file_at(int dirfd, const char *name, size_t max, size_t *len);
 /* Start time of pid (field 22 of /proc/<pid>/stat, clock ticks since
  * boot); 0 when the process does not exist. */
 uint64_t nox__proc_starttime(pid_t pid);
+/* The same, also giving the state letter (field 3: 'R', 'S', 'Z', ...). */
+uint64_t nox__proc_starttime_state(pid_t pid, char *state);
 /* Connect a unix stream socket to dir/name (works for any length of dir
  * through /proc/self/fd when the path does not fit sun_path). Returns the
  * fd (SOCK_CLOEXEC) or -errno. */

@@ -87,7 +87,7 @@ static int start(local_be *L, const char *sid, const char *const *argv, size_t a
     if (!rc)
         rc = noxp_read(rd, nox__now_ms() + LOCAL_IO_TIMEOUT_MS, &type, &p, &n);
     if (rc)
-        rc = local_io_error(rc, "exec", err);
+        rc = local_hangup_error(L, sid, rc, "exec", err);
     else if (type == NOXP_FAIL)
         rc = local_fail_from_frame(p, n, err);
     else if (type != NOXP_STARTED)
@@ -134,13 +134,14 @@ int local_exec(void *impl, const char *sid, const char *const *argv, size_t argc
         goto done;
     }
     int64_t deadline = nox__now_ms() + (int64_t)o->timeout_seconds * 1000 + SAFETY_MS;
-    for (;;) {
+    for (int first = 1;; first = 0) {
         uint8_t type;
         const uint8_t *p;
         uint32_t n;
         rc = noxp_read(&rd, deadline, &type, &p, &n);
         if (rc) {
-            rc = local_io_error(rc, "exec", err);
+            rc = first ? local_hangup_error(L, sid, rc, "exec", err)
+                       : local_io_error(rc, "exec", err);
             break;
         }
         if (type == NOXP_STDOUT || type == NOXP_STDERR) {

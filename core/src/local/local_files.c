@@ -25,7 +25,7 @@ static int begin(local_be *L, const char *sid, const char *op, const nox__buf *f
     if (!rc || rc == -EPIPE)
         rc = noxp_read(rd, nox__now_ms() + LOCAL_IO_TIMEOUT_MS, &type, &p, &n);
     if (rc)
-        rc = local_io_error(rc, op, err);
+        rc = local_hangup_error(L, sid, rc, op, err);
     else if (type == NOXP_FAIL)
         rc = local_fail_from_frame(p, n, err);
     else if (type != NOXP_STARTED)

@@ -53,6 +53,10 @@ int local_simple(local_be *L, const char *sid, const char *op, const nox__buf *e
                  nox__buf *reply, nox_error **err);
 int local_fail_from_frame(const uint8_t *p, uint32_t n, nox_error **err);
 int local_io_error(int rc, const char *what, nox_error **err);
+/* local_io_error(), except that a connection closed by an agent that is
+ * gone gives NOX_ENOTFOUND "no sandbox for session" (state cleaned). */
+int local_hangup_error(local_be *L, const char *sid, int rc, const char *what,
+                       nox_error **err);
 nox_sandbox_info *local_info_from(const char *sid, const uint8_t *p, size_t n);
 
 /* local_spawn.c: start the agent for a locked, prepared session. */

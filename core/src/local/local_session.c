@@ -112,7 +112,11 @@ static pid_t meta_agent_pid(lsess *s) {
     pid_t pid = cJSON_IsNumber(p) ? (pid_t)p->valuedouble : 0;
     uint64_t start = cJSON_IsNumber(st) ? (uint64_t)st->valuedouble : 0;
     cJSON_Delete(j);
-    if (pid <= 1 || !start || nox__proc_starttime(pid) != start)
+    char state = '?';
+    if (pid <= 1 || !start || nox__proc_starttime_state(pid, &state) != start)
+        return 0;
+    /* A zombie agent is dead: nobody reaps it if init does not. */
+    if (state == 'Z' || state == 'X')
         return 0;
     return pid;
 }
@@ -174,7 +178,8 @@ int lsess_live_or_clean(local_be *L, const char *name, int *fd_out) {
         lsess_close(&s);
         return rc == -ENOENT || rc == -ENOTDIR ? -ENOENT : rc;
     }
-    int fd = lsess_connect(&s);
+    /* Live means: the agent process of meta.json runs, and answers. */
+    int fd = meta_agent_pid(&s) ? lsess_connect(&s) : -1;
     if (fd >= 0) {
         /* Came up while we waited for the lock (a create was running). */
         lsess_close(&s);
@@ -221,6 +226,23 @@ int local_io_error(int rc, const char *what, nox_error **err) {
         return nox__err(err, NOX_ENOMEM, "out of memory");
     return nox__err(err, NOX_EIO, "talking to the sandbox agent during %s: %s", what,
                     strerror(-rc));
+}
+
+int local_hangup_error(local_be *L, const char *sid, int rc, const char *what,
+                       nox_error **err) {
+    if (rc == -EPIPE || rc == -ECONNRESET) {
+        /* Closed without an answer: the agent died or the sandbox was
+         * deleted meanwhile. If it is gone, say so the usual way. */
+        char name[67];
+        nox__session_dirname(sid, name);
+        int fd = -1;
+        int r = lsess_live_or_clean(L, name, &fd);
+        if (fd >= 0)
+            close(fd);
+        if (r == -ENOENT)
+            return nox__err(err, NOX_ENOTFOUND, "no sandbox for session");
+    }
+    return local_io_error(rc, what, err);
 }
 
 int local_connect(local_be *L, const char *sid, int *fd_out, nox_error **err) {
@@ -273,7 +295,7 @@ int local_simple(local_be *L, const char *sid, const char *op, const nox__buf *e
     if (!rc)
         rc = noxp_read(&rd, nox__now_ms() + LOCAL_IO_TIMEOUT_MS, &type, &p, &n);
     if (rc) {
-        rc = local_io_error(rc, op, err);
+        rc = local_hangup_error(L, sid, rc, op, err);
     } else if (type == NOXP_FAIL) {
         rc = local_fail_from_frame(p, n, err);
     } else if (type != NOXP_OK) {

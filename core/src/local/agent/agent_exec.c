@@ -224,10 +224,15 @@ static int in_set(const pid_t *set, size_t n, pid_t p) {
  * process of the sandbox except the agent. */
 static void kill_tree(pid_t root) {
     pid_t self = getpid();
-    if (root > 0)
-        kill(-root, SIGKILL);
-    if (!g_agent.proc_ok)
+    if (!g_agent.proc_ok) {
+        if (root > 0)
+            kill(-root, SIGKILL);
         return;
+    }
+    /* Stop, never kill, while we look: a dead parent's children move to
+     * pid 1 at once and would no longer be found as descendants. */
+    if (root > 0)
+        kill(-root, SIGSTOP);
     pid_t *set = NULL;
     size_t n = 0, cap = 0;
     for (int round = 0; round < 100; round++) {
