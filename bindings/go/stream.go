@@ -164,6 +164,7 @@ func (s *Stream) Next(ctx context.Context) (Event, error) {
 func (s *Stream) next1(wait C.int32_t) (Event, bool, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	defer runtime.KeepAlive(s) // the chunk below lives in the C stream
 	if s.ptr == nil {
 		return Event{}, false, errClosed("exec_next")
 	}
@@ -194,7 +195,6 @@ func (s *Stream) next1(wait C.int32_t) (Event, bool, error) {
 	default:
 		return Event{}, false, &Error{Code: CodeProtocol, Message: "exec_next: unknown event kind"}
 	}
-	runtime.KeepAlive(s)
 	return ev, true, nil
 }
 
