@@ -111,10 +111,14 @@ class Progress:
     """Bytes moved, on stderr, only on a terminal; a spinner when the total
     is unknown."""
 
-    def __init__(self, out: Out, label: str, total: Optional[int] = None) -> None:
+    def __init__(self, out: Out, label: str, total: Optional[int] = None,
+                 measure: Optional[Callable[[], int]] = None) -> None:
+        """total: the size when known. measure: how many bytes have moved
+        so far (polled); without it only the size and the time are shown."""
         self.out = out
         self.label = label
         self.total = total
+        self.measure = measure
         self.done = 0
         self.enabled = (not out.json) and _isatty(sys.stderr)
         self._stop = threading.Event()
@@ -133,6 +137,15 @@ class Progress:
     def _line(self, frame: int) -> str:
         spin = "|/-\\"[frame % 4]
         elapsed = time.monotonic() - self._start
+        if self.measure is not None:
+            try:
+                self.done = self.measure()
+            except OSError:
+                pass
+        elif self.total:
+            return f"{spin} {self.label} {_human(self.total)}... {elapsed:.0f}s"
+        else:
+            return f"{spin} {self.label}... {elapsed:.0f}s"
         if self.total:
             pct = min(100.0, 100.0 * self.done / self.total)
             return (f"{spin} {self.label}: {_human(self.done)} / {_human(self.total)} "
@@ -414,12 +427,19 @@ def cmd_download(args: argparse.Namespace, out: Out) -> int:
     try:
         out.info("Downloading files...")
         if args.output:
-            with Progress(out, "downloading") as prog:
-                data = client.download_files(args.session_id, src=args.src)
-                prog.add(len(data))
-            Path(args.output).write_bytes(data)
+            # Straight into the file as it arrives; the size on disk is the
+            # progress.
+            with open(args.output, "wb") as f:
+                fd = f.fileno()
+                try:
+                    with Progress(out, "downloading", measure=lambda: os.fstat(fd).st_size):
+                        client._cb.core.download_fd(args.session_id, args.src, fd)
+                except BaseException:
+                    os.unlink(args.output)  # no half-written archive left behind
+                    raise
+                size = os.fstat(fd).st_size
             if out.json:
-                out.emit({"ok": True, "output": args.output, "bytes": len(data)})
+                out.emit({"ok": True, "output": args.output, "bytes": size})
             else:
                 out.success(f"Downloaded to {args.output}")
         else:
