@@ -40,17 +40,22 @@ rc=0
 echo "== Lua binding tests"
 lua5.4 "$here/tests/test_binding.lua" || rc=1
 
-echo "== Lua scenario runner"
-lua5.4 "$root/tests/lua/scenario_runner.lua" || rc=1
 # The rockspec must build and install a working module; checked when
 # LuaRocks is there (it is optional for users and for this script).
 if command -v luarocks >/dev/null 2>&1; then
   echo "== LuaRocks install"
   tree=$(mktemp -d /tmp/nox-lua-rock-XXXXXX)
-  if (cd "$here" && luarocks --lua-version 5.4 make --tree "$tree" NOXRUNNER_DIR="$NOX_PREFIX" >"$tree.log" 2>&1) &&
+  # Built from a copy, so the in-place module the other tests use is untouched.
+  mkdir "$tree/src"
+  cp "$here"/Makefile "$here"/noxrunner.i "$here"/noxrunner_extra.[ch] "$here"/noxrunner.lua \
+     "$here"/noxrunner-scm-1.rockspec "$tree/src/"
+  if (cd "$tree/src" && luarocks --lua-version 5.4 make --tree "$tree" NOXRUNNER_DIR="$NOX_PREFIX" >"$tree.log" 2>&1) &&
      (cd /tmp && LUA_PATH="$tree/share/lua/5.4/?.lua;;" LUA_CPATH="$tree/lib/lua/5.4/?.so;;" TREE="$tree" \
         lua5.4 -e 'local n = require("noxrunner"); assert(n.NoxRunnerClient.new)
-                   assert(package.searchpath("noxrunner.core", package.cpath):find(os.getenv("TREE"), 1, true))' ); then
+                   assert(package.searchpath("noxrunner.core", package.cpath):find(os.getenv("TREE"), 1, true))
+                   local c <close> = n.NoxRunnerClient.new{local_test = true, base_dir = os.getenv("TREE") .. "/home",
+                                                          agent_path = os.getenv("NOXRUNNER_AGENT")}
+                   assert(c:health_check())' ); then
     echo "luarocks: 1 passed, 0 failed"
   else
     cat "$tree.log" >&2
@@ -60,4 +65,6 @@ if command -v luarocks >/dev/null 2>&1; then
   rm -rf "$tree" "$tree.log"
 fi
 
+echo "== Lua scenario runner"
+lua5.4 "$root/tests/lua/scenario_runner.lua" || rc=1
 exit $rc
