@@ -37,6 +37,15 @@ NOX_API const char *nox_code_name(int code) {
     return "NOX_EUNKNOWN";
 }
 
+int nox__code_from_name(const char *name) {
+    if (!name)
+        return 0;
+    for (size_t i = 1; i < sizeof codes / sizeof codes[0]; i++)
+        if (strcmp(codes[i].name, name) == 0)
+            return codes[i].code;
+    return 0;
+}
+
 NOX_API const char *nox_code_description(int code) {
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
         if (codes[i].code == code)

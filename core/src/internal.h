@@ -52,6 +52,8 @@ int nox__err_http(nox_error **err, int code, int status, const uint8_t *body,
                   size_t body_len, const char *fmt, ...) NOX_PRINTF(6, 7);
 /* Put "<prefix>: " in front of the message of *err, if any. */
 void nox__err_prefix(nox_error **err, const char *fmt, ...) NOX_PRINTF(2, 3);
+/* The code named "NOX_ENOTFOUND" etc.; 0 for NOX_OK, NULL or unknown names. */
+int nox__code_from_name(const char *name);
 /* Map an errno value from a failed system call to a NOX_E* code. */
 int nox__code_from_errno(int e);
 

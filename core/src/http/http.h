@@ -135,6 +135,9 @@ int nox__http_parse_sandbox(const cJSON *o, const char *sid,
 /* Parse body as JSON; NOX_EPROTOCOL naming what on failure. */
 int nox__http_parse_json(const uint8_t *body, size_t len, const char *what,
                          cJSON **out, nox_error **err);
+/* The NOX_E* code named by an error body's "code" field (our servers add
+ * it), or 0 when there is none or the name is unknown. */
+int nox__http_error_code_field(const uint8_t *body, size_t len);
 /* The short human message of an error body: JSON "error", else a
  * printable prefix of the text; "" when none. Writes into out. */
 void nox__http_error_text(const uint8_t *body, size_t len, char *out,

@@ -273,7 +273,13 @@ int nox__http_status_error_parts(long status, const uint8_t *body, size_t len,
     nox__http_error_text(body, len, text, sizeof text);
     if (request_id && *request_id)
         snprintf(rid, sizeof rid, " (request id %s)", request_id);
-    return nox__err_http(err, nox__http_status_code(status), (int)status, body,
+    /* A NoxRunner server names the core's code in the error body (Part B),
+     * so a rejected archive is NOX_EARCHIVE over HTTP as it is locally;
+     * any other server gets the mapping from the status alone. */
+    int code = nox__http_error_code_field(body, len);
+    if (code == 0)
+        code = nox__http_status_code(status);
+    return nox__err_http(err, code, (int)status, body,
                          len, "server answered %ld%s%s%s", status,
                          text[0] ? ": " : "", text, rid);
 }

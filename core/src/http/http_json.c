@@ -341,6 +341,16 @@ static void copy_printable(char *out, size_t cap, const uint8_t *s, size_t n) {
     out[k] = 0;
 }
 
+int nox__http_error_code_field(const uint8_t *body, size_t len) {
+    if (!body || len == 0)
+        return 0;
+    cJSON *j = cJSON_ParseWithLength((const char *)body, len);
+    const cJSON *c = j ? cJSON_GetObjectItemCaseSensitive(j, "code") : NULL;
+    int code = cJSON_IsString(c) ? nox__code_from_name(c->valuestring) : 0;
+    cJSON_Delete(j);
+    return code;
+}
+
 void nox__http_error_text(const uint8_t *body, size_t len, char *out,
                           size_t cap) {
     out[0] = 0;
