@@ -350,6 +350,9 @@ def test_unknown_sandbox_http_semantics(backend_name: str, client: NoxRunnerClie
         assert client.exec(sid, ["echo", "auto"])["stdout"] == "auto\n"  # auto-created
         assert client.delete_sandbox(sid) is True
         assert client.touch(sid) is True
+        # A command that cannot run is a result, not an exception (2.0.0).
+        r = client.exec(sid, [])
+        assert r["exitCode"] == 1 and r["stderr"]
         assert client.delete_sandbox(sid) is True
 
 

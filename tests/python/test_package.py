@@ -40,6 +40,21 @@ def test_abi_of_loaded_core_matches_the_header() -> None:
     assert lib.nox_abi_version() == lib.NOX_ABI_VERSION == noxrunner.abi_version()
 
 
+def test_abi_mismatch_refuses_to_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    import noxrunner._core as core
+
+    class OtherLib:
+        NOX_ABI_VERSION = lib.NOX_ABI_VERSION
+
+        @staticmethod
+        def nox_abi_version() -> int:
+            return int(lib.NOX_ABI_VERSION) + 1
+
+    monkeypatch.setattr(core, "lib", OtherLib)
+    with pytest.raises(ImportError, match="ABI"):
+        core._check_abi()
+
+
 def test_ships_agent_server_and_typing_marker() -> None:
     for path in (noxrunner.agent_path(), noxrunner.server_path()):
         assert path is not None

@@ -155,3 +155,23 @@ def test_ctrl_c_stops_a_running_command_not_the_shell(shell) -> None:  # type: i
     p.expect(rb"still-here")
     p.send(b"exit\r")
     assert p.close() == 0
+
+
+def test_local_shell_creates_its_sandbox_and_keeps_it(sid: str, tmp_path: Path) -> None:
+    import noxrunner
+
+    home = str(tmp_path / "home")
+    env = dict(os.environ, TERM="xterm", NO_COLOR="1", HOME=str(tmp_path),
+               NOXRUNNER_HOME=home, XDG_STATE_HOME=str(tmp_path / "state"))
+    p = Pty([noxrc_path(), "--local-test", "shell", sid], env)
+    p.expect(rb"/workspace\$ ")
+    p.send(b"echo kept > f.txt; echo $HOME\r")
+    p.expect(rb"/workspace\r?\n")
+    p.send(b"exit\r")
+    assert p.close() == 0
+    c = noxrunner.NoxRunnerClient(local_test=True, base_dir=home)
+    try:
+        assert c.exec(sid, ["cat", "f.txt"])["stdout"] == "kept\n"
+    finally:
+        c.delete_sandbox(sid)
+        c.close()

@@ -618,6 +618,9 @@ def cmd_shell(args: argparse.Namespace, out: Out) -> int:
             pass
         readline_mod.set_history_length(1000)
 
+    if args.local_test:
+        # 2.0.0's local mode made the sandbox on first use; so does this.
+        client.wait_for_pod_ready(sid, timeout=30)
     out.info(f"Interactive shell for session: {sid}")
     out.info("Type 'exit' or 'quit' to exit, 'help' for help")
     print()
