@@ -405,3 +405,30 @@ def test_authentication(sid: str, server_factory: Any) -> None:
         good.delete_sandbox(sid)
     finally:
         srv.stop()
+
+
+def test_cancelling_an_async_stream_task_kills_the_command(backend_name: str, sid: str,
+                                                            request: pytest.FixtureRequest) -> None:
+    async def main() -> str:
+        if backend_name == "local":
+            ac = AsyncNoxRunnerClient(local_test=True)
+        else:
+            ac = AsyncNoxRunnerClient(request.getfixturevalue("server_url"))
+        async with ac:
+            await ac.create_sandbox(sid)
+
+            async def consume() -> None:
+                async for _ev in ac.stream(sid, ["sh", "-c", "echo $$ > pid; echo go; sleep 30"]):
+                    pass
+            task = asyncio.ensure_future(consume())
+            await asyncio.sleep(1.5)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await asyncio.sleep(1.0)
+            r = await ac.exec_shell(sid, "kill -0 $(cat pid) 2>/dev/null && echo alive || echo gone")
+            await ac.delete_sandbox(sid)
+            return str(r["stdout"])
+    t0 = time.monotonic()
+    assert asyncio.run(main()) == "gone\n"
+    assert time.monotonic() - t0 < 20

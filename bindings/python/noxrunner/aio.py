@@ -55,7 +55,13 @@ class AsyncExecStream(AsyncIterator[Union[OutputChunk, ExecResult]]):
     async def __anext__(self) -> Union[OutputChunk, ExecResult]:
         if self._stream is None:
             self._stream = await self._runner.run(self._start)
-        ev = await self._runner.run(self._stream.next_event, None)
+        try:
+            ev = await self._runner.run(self._stream.next_event, None)
+        except asyncio.CancelledError:
+            # The task was cancelled while a thread waits for output: stop
+            # the command so that thread returns and nothing keeps running.
+            self._stream.cancel()
+            raise
         if ev is None:
             raise StopAsyncIteration
         return ev

@@ -364,12 +364,13 @@ def cmd_exec(args: argparse.Namespace, out: Out) -> int:
 
 
 def _print_result(r: Dict[str, Any]) -> None:
+    """Print a finished command's output, bytes as they came."""
     if isinstance(r, ExecResult):
-        if r.stdout_bytes:
-            write_bytes(sys.stdout, r.stdout_bytes)
-        if r.stderr_bytes or r["stderr"]:
-            write_bytes(sys.stderr, r.stderr_bytes if r["stderr"] == r.stderr_bytes.decode(
-                "utf-8", "replace") else r["stderr"].encode("utf-8"))
+        write_bytes(sys.stdout, r.stdout_bytes)
+        err = r.stderr_bytes
+        if r["stderr"] != err.decode("utf-8", errors="replace"):
+            err = r["stderr"].encode("utf-8")  # the "timed out" note was added
+        write_bytes(sys.stderr, err)
         return
     if r.get("stdout"):
         print(r["stdout"], end="")
