@@ -23,7 +23,7 @@ void jw_free(jw *w) {
 }
 
 static void put(jw *w, const char *s, size_t n) {
-    if (w->oom)
+    if (w->oom || (n == 0 && w->buf))
         return;
     if (w->len + n + 1 > w->cap) {
         size_t cap = w->cap ? w->cap : 256;
@@ -42,7 +42,8 @@ static void put(jw *w, const char *s, size_t n) {
         w->buf = nb;
         w->cap = cap;
     }
-    memcpy(w->buf + w->len, s, n);
+    if (n)
+        memcpy(w->buf + w->len, s, n);
     w->len += n;
     w->buf[w->len] = 0;
 }

@@ -252,6 +252,7 @@ int main(int argc, char **argv) {
     cfg->max_upload_bytes = 1u << 30;
     cfg->threads = 128;
     cfg->grace_seconds = 10;
+    cfg->idle_timeout = IDLE_TIMEOUT_SECONDS;
 
     enum { O_HOST = 256, O_PORT, O_TOKEN, O_BASE, O_AGENT, O_ISO, O_MAXBODY,
            O_MAXUP, O_MAXOUT, O_THREADS, O_GRACE, O_KEEP, O_QUIET, O_VERSION,
@@ -375,12 +376,12 @@ int main(int argc, char **argv) {
         flags |= MHD_USE_IPv6;
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, router_handle, s,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, /* first, to catch all */
         MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&addr,
         MHD_OPTION_URI_LOG_CALLBACK, router_uri_log, s,
         MHD_OPTION_NOTIFY_COMPLETED, router_completed, s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->threads,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_SECONDS,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout,
         MHD_OPTION_END);
     if (!s->daemon) {
         fprintf(stderr, SRV_NAME ": cannot listen on %s port %d: %s\n", cfg->host,

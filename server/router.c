@@ -55,6 +55,9 @@ void router_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r)
         return;
     access_log_request(r, toe);
+    if (r->no_idle_timeout)
+        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                  s->cfg.idle_timeout);
     atomic_fetch_sub(&s->active_requests, 1);
     request_unref(r);
 }
@@ -385,6 +388,13 @@ static enum MHD_Result begin(request *r, const char *method) {
     }
     if (r->route == ROUTE_UPLOAD && upload_begin(r) != 0)
         return r->responded ? MHD_YES : MHD_NO;
+    /* An exec waits for its command and a transfer for its archive with
+     * no traffic meanwhile: that is work, not idleness. */
+    if (r->route == ROUTE_EXEC || r->route == ROUTE_UPLOAD ||
+        r->route == ROUTE_DOWNLOAD) {
+        MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+        r->no_idle_timeout = 1;
+    }
     return MHD_YES;
 }
 

@@ -45,6 +45,7 @@ typedef struct srv_config {
     uint64_t max_upload_bytes; /* upload request bodies */
     uint64_t max_output_bytes; /* per stream and exec; 0: library default */
     unsigned threads;          /* connection limit (one thread each) */
+    unsigned idle_timeout;     /* seconds before an idle connection closes */
     unsigned grace_seconds;    /* how long shutdown waits for requests */
     int keep_sandboxes;        /* do not delete our sandboxes on exit */
     int quiet;                 /* no access log */
@@ -114,6 +115,7 @@ typedef struct request {
 
     int seen;                     /* the first handler call happened */
     int has_body;                 /* Content-Length > 0 or chunked */
+    int no_idle_timeout;          /* lifted for this long-running request */
     int responded;                /* a response is queued */
 
     route_id route;
