@@ -98,6 +98,17 @@ static int fail(char *msg, const char *fmt, ...) {
     return -1;
 }
 
+/* Length of the valid UTF-8 sequence at p, 0 when it is not one. */
+static size_t utf8_seq_len(const uint8_t *p, size_t n) {
+    size_t l = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : 2;
+    if (l > n)
+        return 0;
+    for (size_t k = 1; k < l; k++)
+        if ((p[k] & 0xc0) != 0x80)
+            return 0;
+    return l;
+}
+
 /* Printable rendering of bytes for messages: escapes, cut at 160 bytes. */
 static void show(char *out, size_t outsz, const uint8_t *p, size_t n) {
     size_t o = 0;
@@ -118,8 +129,15 @@ static void show(char *out, size_t outsz, const uint8_t *p, size_t n) {
         } else if (c == '"' || c == '\\') {
             out[o++] = '\\';
             out[o++] = (char)c;
-        } else if (c >= 0x20 && c != 0x7f) {
-            out[o++] = (char)c; /* UTF-8 passes through */
+        } else if (c >= 0x20 && c < 0x7f) {
+            out[o++] = (char)c;
+        } else if (c >= 0xc2 && c <= 0xf4 && utf8_seq_len(p + i, n - i) > 0) {
+            size_t l = utf8_seq_len(p + i, n - i); /* valid UTF-8 stays readable */
+            if (o + l + 8 >= outsz)
+                break;
+            memcpy(out + o, p + i, l);
+            o += l;
+            i += l - 1;
         } else {
             o += (size_t)snprintf(out + o, outsz - o, "\\x%02x", c);
         }
@@ -1311,6 +1329,24 @@ static void *drain(void *p) {
     return NULL;
 }
 
+static void print_tail(const char *path, int lines) {
+    buf b = {0};
+    if (read_file(path, &b) != 0 || b.len == 0) {
+        buf_free(&b);
+        return;
+    }
+    size_t i = b.len;
+    int seen = 0;
+    while (i > 0 && seen <= lines)
+        if (b.data[--i] == '\n')
+            seen++;
+    printf("---- last lines of the noxrunnerd log ----\n%s", (const char *)b.data + (i ? i + 1 : 0));
+    if (b.data[b.len - 1] != '\n')
+        printf("\n");
+    printf("------------------------------------------\n");
+    buf_free(&b);
+}
+
 /* Start noxrunnerd on a free port; its first stdout line names the URL.
  * The rest of its stdout and all of its stderr go to log_path. */
 static pid_t start_server(const char *bin, const char *agent, const char *base,
@@ -1350,13 +1386,14 @@ static pid_t start_server(const char *bin, const char *agent, const char *base,
     line[n] = 0;
     const char *u = strstr(line, "http://");
     if (!u) {
-        printf("FAIL c-http: noxrunnerd did not announce its address (first line \"%s\"); "
-               "log: %s\n", line, log_path);
+        printf("FAIL c-http: noxrunnerd did not announce its address (first line \"%s\")\n",
+               line);
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
         close(p[0]);
         if (log_fd >= 0)
             close(log_fd);
+        print_tail(log_path, 25);
         return -1;
     }
     snprintf(url, urlsz, "%s", u);
@@ -1397,24 +1434,6 @@ static nox_client *http_client(const char *url) {
     }
     nox_error_free(e);
     return c;
-}
-
-static void print_tail(const char *path, int lines) {
-    buf b = {0};
-    if (read_file(path, &b) != 0 || b.len == 0) {
-        buf_free(&b);
-        return;
-    }
-    size_t i = b.len;
-    int seen = 0;
-    while (i > 0 && seen <= lines)
-        if (b.data[--i] == '\n')
-            seen++;
-    printf("---- last lines of the noxrunnerd log ----\n%s", (const char *)b.data + (i ? i + 1 : 0));
-    if (b.data[b.len - 1] != '\n')
-        printf("\n");
-    printf("------------------------------------------\n");
-    buf_free(&b);
 }
 
 int main(int argc, char **argv) {
@@ -1477,7 +1496,7 @@ int main(int argc, char **argv) {
         pid_t pid = server_pid;
         server_pid = 0;
         stop_server(pid);
-        if (failed)
+        if (failed && pid > 0)
             print_tail(log_path, 25);
     }
     rm_rf(root);

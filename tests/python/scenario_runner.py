@@ -554,7 +554,9 @@ def start_server(binary: str, agent: str, base: str, log_path: str):  # type: ig
         proc.kill()
         proc.wait()
         log.close()
-        return None, None, f"noxrunnerd did not announce its address (first line {line!r}); log: {log_path}"
+        print(f"FAIL {LANG}-http: noxrunnerd did not announce its address (first line {line!r})")
+        print_tail(log_path)
+        return None, None, "noxrunnerd did not start (see above)"
 
     def drain() -> None:
         while True:
@@ -641,8 +643,8 @@ def main(argv: List[str]) -> int:
             if proc is not None:
                 watchdog.server = None
                 stop_server(proc)
-            if n:
-                print_tail(log_path)
+                if n:
+                    print_tail(log_path)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 1 if failed else 0
