@@ -255,6 +255,7 @@ done:
     free(err_out.data);
     lifecycle_untrack_stream(s, st);
     nox_exec_stream_free(st);
+    lifecycle_exec_leave(s, r->sid);
     return ret;
 }
 
@@ -408,6 +409,7 @@ static void ndjson_free(void *cls) {
     ndjson *n = cls;
     lifecycle_untrack_stream(n->r->srv, n->st);
     nox_exec_stream_free(n->st); /* kills the command if still running */
+    lifecycle_exec_leave(n->r->srv, n->r->sid);
     free(n->line);
     request_unref(n->r);
     free(n);
@@ -418,6 +420,7 @@ static enum MHD_Result exec_streamed(request *r, nox_exec_stream *st, int raw) {
     if (!n) {
         lifecycle_untrack_stream(r->srv, st);
         nox_exec_stream_free(st);
+        lifecycle_exec_leave(r->srv, r->sid);
         return respond_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
     atomic_fetch_add(&r->refs, 1);
@@ -442,13 +445,22 @@ enum MHD_Result handle_exec(request *r) {
         exec_req_free(&e);
         return MHD_YES;
     }
+    if (lifecycle_exec_enter(s, r->sid) != 0) {
+        exec_req_free(&e);
+        return respond_error(r, 429,
+                             "sandbox already runs %u commands "
+                             "(--max-execs-per-sandbox); try again later",
+                             s->cfg.max_execs);
+    }
     nox_exec_stream *st = NULL;
     nox_error *err = NULL;
     int rc = nox_exec_start(s->client, r->sid, e.argv, &e.o, &st, &err);
     int raw = e.raw;
     exec_req_free(&e); /* the library copied what it needs */
-    if (rc != 0)
+    if (rc != 0) {
+        lifecycle_exec_leave(s, r->sid);
         return respond_nox(r, rc, err, 0);
+    }
     lifecycle_track_stream(s, st);
     if (atomic_load(&s->aborting))
         nox_exec_cancel(st); /* started just as the grace period ended */

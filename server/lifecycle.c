@@ -1,6 +1,8 @@
-/* lifecycle.c - what shutdown needs to know: which sandboxes this server
- * created (deleted on exit unless --keep-sandboxes) and which execs are
- * running (canceled when the grace period runs out). */
+/* lifecycle.c - what the server tracks across requests: which sandboxes
+ * it created (deleted on exit unless --keep-sandboxes), which execs are
+ * running (canceled when the shutdown grace period runs out), and how
+ * many run in each sandbox (bounded, so one client cannot pile up
+ * unlimited processes and threads on one sandbox). */
 #include "server.h"
 
 #include <stdlib.h>
@@ -8,6 +10,12 @@
 
 struct srv_sid_node {
     srv_sid_node *next;
+    char sid[];
+};
+
+struct srv_busy_node {
+    srv_busy_node *next;
+    unsigned running;
     char sid[];
 };
 
@@ -19,6 +27,7 @@ struct srv_stream_node {
 int lifecycle_init(server *s) {
     s->created = NULL;
     s->streams = NULL;
+    s->busy = NULL;
     return pthread_mutex_init(&s->lock, NULL) == 0 ? 0 : -1;
 }
 
@@ -27,6 +36,11 @@ void lifecycle_destroy(server *s) {
     while (s->created) {
         srv_sid_node *n = s->created;
         s->created = n->next;
+        free(n);
+    }
+    while (s->busy) {
+        srv_busy_node *n = s->busy;
+        s->busy = n->next;
         free(n);
     }
     while (s->streams) {
@@ -138,4 +152,45 @@ unsigned lifecycle_cancel_streams(server *s) {
     }
     pthread_mutex_unlock(&s->lock);
     return n;
+}
+
+int lifecycle_exec_enter(server *s, const char *sid) {
+    int rc = 0;
+    pthread_mutex_lock(&s->lock);
+    srv_busy_node **p = &s->busy;
+    while (*p && strcmp((*p)->sid, sid) != 0)
+        p = &(*p)->next;
+    if (!*p) {
+        size_t n = strlen(sid);
+        srv_busy_node *node = malloc(sizeof *node + n + 1);
+        if (node) {
+            memcpy(node->sid, sid, n + 1);
+            node->running = 1;
+            node->next = s->busy;
+            s->busy = node;
+        }
+        /* Without memory for the count, let the exec run uncounted: a
+         * leave without a node is ignored. */
+    } else if ((*p)->running >= s->cfg.max_execs) {
+        rc = -1;
+    } else {
+        (*p)->running++;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+void lifecycle_exec_leave(server *s, const char *sid) {
+    pthread_mutex_lock(&s->lock);
+    for (srv_busy_node **p = &s->busy; *p; p = &(*p)->next) {
+        if (strcmp((*p)->sid, sid) == 0) {
+            if (--(*p)->running == 0) {
+                srv_busy_node *dead = *p;
+                *p = dead->next;
+                free(dead);
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
 }

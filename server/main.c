@@ -50,6 +50,9 @@ static const char usage_text[] =
     "  --max-output-bytes N    captured output per stream and exec (default 1M)\n"
     "  --threads N             concurrent connections, one thread each\n"
     "                          (default 128)\n"
+    "  --max-execs-per-sandbox N\n"
+    "                          commands running at once in one sandbox;\n"
+    "                          more get 429 (default 32)\n"
     "  --grace SECONDS         how long shutdown waits for running requests\n"
     "                          before canceling them (default 10)\n"
     "  --keep-sandboxes        do not delete this server's sandboxes on exit\n"
@@ -253,9 +256,10 @@ int main(int argc, char **argv) {
     cfg->threads = 128;
     cfg->grace_seconds = 10;
     cfg->idle_timeout = IDLE_TIMEOUT_SECONDS;
+    cfg->max_execs = 32;
 
     enum { O_HOST = 256, O_PORT, O_TOKEN, O_BASE, O_AGENT, O_ISO, O_MAXBODY,
-           O_MAXUP, O_MAXOUT, O_THREADS, O_GRACE, O_KEEP, O_QUIET, O_VERSION,
+           O_MAXUP, O_MAXOUT, O_THREADS, O_MAXEXECS, O_GRACE, O_KEEP, O_QUIET, O_VERSION,
            O_HELP };
     static const struct option opts[] = {
         {"host", required_argument, NULL, O_HOST},
@@ -268,6 +272,7 @@ int main(int argc, char **argv) {
         {"max-upload-bytes", required_argument, NULL, O_MAXUP},
         {"max-output-bytes", required_argument, NULL, O_MAXOUT},
         {"threads", required_argument, NULL, O_THREADS},
+        {"max-execs-per-sandbox", required_argument, NULL, O_MAXEXECS},
         {"grace", required_argument, NULL, O_GRACE},
         {"keep-sandboxes", no_argument, NULL, O_KEEP},
         {"quiet", no_argument, NULL, O_QUIET},
@@ -302,6 +307,10 @@ int main(int argc, char **argv) {
         case O_MAXUP: cfg->max_upload_bytes = parse_size("--max-upload-bytes", optarg); break;
         case O_MAXOUT: cfg->max_output_bytes = parse_size("--max-output-bytes", optarg); break;
         case O_THREADS: cfg->threads = (unsigned)parse_int("--threads", optarg, 1, 100000); break;
+        case O_MAXEXECS:
+            cfg->max_execs =
+                (unsigned)parse_int("--max-execs-per-sandbox", optarg, 1, 100000);
+            break;
         case O_GRACE: cfg->grace_seconds = (unsigned)parse_int("--grace", optarg, 0, 86400); break;
         case O_KEEP: cfg->keep_sandboxes = 1; break;
         case O_QUIET: cfg->quiet = 1; break;

@@ -46,6 +46,7 @@ typedef struct srv_config {
     uint64_t max_output_bytes; /* per stream and exec; 0: library default */
     unsigned threads;          /* connection limit (one thread each) */
     unsigned idle_timeout;     /* seconds before an idle connection closes */
+    unsigned max_execs;        /* running execs per sandbox */
     unsigned grace_seconds;    /* how long shutdown waits for requests */
     int keep_sandboxes;        /* do not delete our sandboxes on exit */
     int quiet;                 /* no access log */
@@ -55,6 +56,7 @@ typedef struct srv_config {
 
 typedef struct srv_stream_node srv_stream_node;
 typedef struct srv_sid_node srv_sid_node;
+typedef struct srv_busy_node srv_busy_node;
 
 typedef struct server {
     srv_config cfg;
@@ -70,6 +72,7 @@ typedef struct server {
     pthread_mutex_t lock;
     srv_sid_node *created;
     srv_stream_node *streams;
+    srv_busy_node *busy;          /* running execs per sandbox */
 } server;
 
 /* ---- lifecycle.c ------------------------------------------------------------ */
@@ -87,6 +90,10 @@ unsigned lifecycle_delete_created(server *s);
 void lifecycle_track_stream(server *s, nox_exec_stream *st);
 void lifecycle_untrack_stream(server *s, nox_exec_stream *st);
 unsigned lifecycle_cancel_streams(server *s);
+/* Count a running exec in sandbox sid: 0, or -1 when sid already runs
+ * cfg.max_execs of them. Every successful enter needs one leave. */
+int lifecycle_exec_enter(server *s, const char *sid);
+void lifecycle_exec_leave(server *s, const char *sid);
 
 /* ---- the request (router.c) ------------------------------------------------- */
 

@@ -842,6 +842,42 @@ NT_TEST(a_long_exec_does_not_block_other_requests) {
     NT_CHECK_INT(long_status, 200);
 }
 
+NT_TEST(execs_per_sandbox_are_bounded_with_429) {
+    nt_server s;
+    if (start(&s, "--max-execs-per-sandbox", "1", NULL))
+        return;
+    const char *id = strdup(nt_sid("busy"));
+    const char *other = strdup(nt_sid("busy"));
+    if (!create(&s, id) || !create(&s, other)) {
+        nt_server_stop(&s);
+        NT_CHECK(0);
+    }
+    char path[256];
+    snprintf(path, sizeof path, "/v1/sandboxes/%s/exec", id);
+    bg_call b = {&s, path, "{\"cmd\": [\"sleep\", \"1\"]}", {0}};
+    pthread_t t;
+    pthread_create(&t, NULL, bg_call_run, &b);
+    usleep(300000);
+    http_resp busy, elsewhere, later;
+    exec_json(&s, id, "{\"cmd\": [\"true\"]}", &busy);
+    exec_json(&s, other, "{\"cmd\": [\"true\"]}", &elsewhere);
+    pthread_join(t, NULL);
+    exec_json(&s, id, "{\"cmd\": [\"true\"]}", &later);
+    int busy_ok = is_error(&busy, 429, "max-execs-per-sandbox");
+    long first = b.r.status, other_status = elsewhere.status, later_status = later.status;
+    http_free(&b.r);
+    http_free(&busy);
+    http_free(&elsewhere);
+    http_free(&later);
+    nt_server_stop(&s);
+    free((void *)id);
+    free((void *)other);
+    NT_CHECK_INT(first, 200);
+    NT_CHECK(busy_ok);
+    NT_CHECK_INT(other_status, 200);
+    NT_CHECK_INT(later_status, 200);
+}
+
 /* ---- ids, introspection (B5) ----------------------------------------------------- */
 
 NT_TEST(percent_encoded_ids_with_slash_and_space) {
@@ -1219,6 +1255,7 @@ int main(void) {
     NT_RUN(ndjson_stream_error_before_start_is_a_json_error);
     NT_RUN(client_hangup_cancels_the_command);
     NT_RUN(a_long_exec_does_not_block_other_requests);
+    NT_RUN(execs_per_sandbox_are_bounded_with_429);
     NT_RUN(percent_encoded_ids_with_slash_and_space);
     NT_RUN(info_describes_the_server);
     NT_RUN(token_is_required_except_on_healthz);
