@@ -32,5 +32,9 @@ setup(
     cmdclass={"build_ext": build_ext_with_core},
     # The extension uses only the limited API: one cp38-abi3 wheel serves
     # every CPython from 3.8 on.
-    options={"bdist_wheel": {"py_limited_api": "cp38"}},
+    options={
+        "bdist_wheel": {"py_limited_api": "cp38"},
+        # Keep setuptools' own build tree apart from the C build trees.
+        "build": {"build_base": os.path.join("build", "py-setuptools")},
+    },
 )

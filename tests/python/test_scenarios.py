@@ -39,20 +39,6 @@ class Failure(AssertionError):
     pass
 
 
-# Failures that are bugs of the C core, not of this binding (every binding
-# sees them). A scenario listed here is an expected failure only when it
-# fails in exactly the way described; any other failure still fails, and
-# once the core is fixed it shows as XPASS.
-_ARCHIVE_400 = ("unexpected NOX_EINVAL",
-                "the HTTP backend reports the server's 400 for a rejected archive as "
-                "NOX_EINVAL instead of the NOX_EARCHIVE code in the error body")
-KNOWN_CORE_ISSUES = {
-    ("http", name): _ARCHIVE_400
-    for name in ("archive_absolute_path", "archive_corrupt", "archive_device_node",
-                 "archive_dotdot", "archive_hardlink_escape", "archive_symlink_escape")
-}
-
-
 class Player:
     def __init__(self, client: NoxRunnerClient, backend: str, name: str) -> None:
         self.client = client
@@ -287,13 +273,7 @@ def test_scenario(path: Path, backend: str, request: pytest.FixtureRequest) -> N
     player = Player(client, backend, doc["name"])
     try:
         for i, step in enumerate(doc["steps"]):
-            try:
-                player.play(i, step)
-            except Failure as e:
-                known = KNOWN_CORE_ISSUES.get((backend, doc["name"]))
-                if known and known[0] in str(e):
-                    pytest.xfail(f"known C core issue: {known[1]}")
-                raise
+            player.play(i, step)
     finally:
         player.cleanup()
         client.close()
