@@ -232,6 +232,11 @@ static enum MHD_Result exec_buffered(request *r, nox_exec_stream *st, int raw) {
     }
 
     const nox_exec_result *res = nox_exec_stream_result(st);
+    if (!res) {
+        ret = respond_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                            "exec ended without a result");
+        goto done;
+    }
     jw w;
     jw_init(&w);
     jw_obj_begin(&w);
@@ -267,6 +272,7 @@ typedef struct ndjson {
     int raw;
     char *line;            /* the line being sent */
     size_t line_len, line_off;
+    int exited;            /* the exit event has been seen */
     int done;              /* the last line has been produced */
     uint8_t carry[2][4];   /* a UTF-8 sequence cut at a chunk's end */
     size_t carry_len[2];
@@ -361,8 +367,7 @@ static ssize_t ndjson_read(void *cls, uint64_t pos, char *buf, size_t max) {
             return MHD_CONTENT_READER_END_OF_STREAM;
 
         /* Text held back at a cut character goes out before the exit. */
-        const nox_exec_result *res = nox_exec_stream_result(n->st);
-        if (res) {
+        if (n->exited) {
             int idx = n->carry_len[0] ? 0 : n->carry_len[1] ? 1 : -1;
             int rc = idx >= 0 ? chunk_line(n, idx, NULL, 0, 1) : exit_line(n);
             if (rc < 0)
@@ -397,8 +402,10 @@ static ssize_t ndjson_read(void *cls, uint64_t pos, char *buf, size_t max) {
             }
             continue;
         }
-        if (kind == NOX_EVENT_EXIT)
-            continue; /* the result is there now: handled above */
+        if (kind == NOX_EVENT_EXIT) {
+            n->exited = 1; /* the exit line goes out above */
+            continue;
+        }
         int lrc = chunk_line(n, kind == NOX_EVENT_STDOUT ? 0 : 1, data, len, 0);
         if (lrc < 0)
             return MHD_CONTENT_READER_END_WITH_ERROR;

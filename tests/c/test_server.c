@@ -739,6 +739,49 @@ NT_TEST(ndjson_stream_is_ordered_incremental_and_ends_with_exit) {
     NT_CHECK(total - first > 0.5);
 }
 
+/* Concatenated "data" of every stdout line of an NDJSON body. */
+static void ndjson_stdout(char *body, char *out, size_t cap) {
+    out[0] = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(body, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        cJSON *j = cJSON_Parse(line);
+        const char *type = jstr(j, "type"), *d = jstr(j, "data");
+        if (type && strcmp(type, "stdout") == 0 && d)
+            strncat(out, d, cap - strlen(out) - 1);
+        cJSON_Delete(j);
+    }
+}
+
+NT_TEST(ndjson_text_never_splits_a_utf8_character) {
+    nt_server s;
+    if (start(&s, NULL))
+        return;
+    const char *id = nt_sid("utf8");
+    if (!create(&s, id)) {
+        nt_server_stop(&s);
+        NT_CHECK(0);
+    }
+    char path[256];
+    snprintf(path, sizeof path, "/v1/sandboxes/%s/exec", id);
+    const char *hdrs[] = {"Accept: application/x-ndjson", NULL};
+    /* "é" is C3 A9: the command writes its halves 300 ms apart, so they
+     * arrive in different chunks. */
+    const char *body = "{\"cmd\": [\"sh\", \"-c\", "
+                       "\"printf 'a\\\\303'; sleep 0.3; printf '\\\\251b'\"]}";
+    http_req q = {.method = "POST", .path = path, .headers = hdrs, .body = body,
+                  .body_len = strlen(body), .has_body = 1};
+    http_resp r;
+    http_do(&s, &q, &r);
+    nt_server_stop(&s);
+    char out[64];
+    long status = r.status;
+    ndjson_stdout(r.body, out, sizeof out);
+    http_free(&r);
+    NT_CHECK_INT(status, 200);
+    NT_CHECK_STR(out, "a\xC3\xA9" "b");
+}
+
 NT_TEST(ndjson_stream_error_before_start_is_a_json_error) {
     nt_server s;
     if (start(&s, NULL))
@@ -1252,6 +1295,7 @@ int main(void) {
     NT_RUN(exec_env_workdir_timeout_and_invalid_utf8);
     NT_RUN(stdin_and_stdin_base64_reach_the_command);
     NT_RUN(ndjson_stream_is_ordered_incremental_and_ends_with_exit);
+    NT_RUN(ndjson_text_never_splits_a_utf8_character);
     NT_RUN(ndjson_stream_error_before_start_is_a_json_error);
     NT_RUN(client_hangup_cancels_the_command);
     NT_RUN(a_long_exec_does_not_block_other_requests);
