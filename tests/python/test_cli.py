@@ -152,6 +152,7 @@ def test_local_test_mode(run_noxrc: Run, sid: str, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     r = run_noxrc("--local-test", "exec", sid, "echo", "local", env=env)
     assert r.returncode == 0 and r.stdout == "local\n"  # another process, same sandbox
+    assert "Warning:" not in r.stderr and len(r.stderr.splitlines()) <= 1  # one-line warning
     r = run_noxrc("--local-test", "--json", "info", env=env)
     doc = json.loads(r.stdout)
     assert doc["client"]["backend"] == "local" and doc["isolation"] in ("none", "namespaces")

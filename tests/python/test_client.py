@@ -432,3 +432,20 @@ def test_cancelling_an_async_stream_task_kills_the_command(backend_name: str, si
     t0 = time.monotonic()
     assert asyncio.run(main()) == "gone\n"
     assert time.monotonic() - t0 < 20
+
+
+def test_isolation_warning_points_at_the_callers_line() -> None:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        c = NoxRunnerClient(local_test=True)
+    try:
+        if c.isolation == "namespaces":
+            assert not [w for w in caught if w.category.__name__ == "IsolationWarning"]
+        else:
+            (w,) = [w for w in caught if w.category.__name__ == "IsolationWarning"]
+            assert w.filename == __file__
+            assert "WITHOUT namespace isolation" in str(w.message)
+    finally:
+        c.close()

@@ -14,6 +14,7 @@ import tarfile
 import threading
 import time
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO
 
@@ -531,6 +532,8 @@ def cmd_info(args: argparse.Namespace, out: Out) -> int:
     if "isolation" in doc:
         print(f"isolation: {doc['isolation']}")
     for k, v in sorted(doc["backend"].items()):
+        if k == "isolation" and v == doc.get("isolation"):
+            continue
         print(f"{k}: {json.dumps(v) if not isinstance(v, str) else v}")
     return 0
 
@@ -846,6 +849,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help()
         return 1
     func: Callable[[argparse.Namespace, Out], int] = args.func
+
+    def one_line_warning(message: Any, category: Any, filename: str, lineno: int,
+                         file: Any = None, line: Optional[str] = None) -> None:
+        print(out.paint(f"⚠ {message}", Colors.YELLOW, sys.stderr), file=sys.stderr)
+    warnings.showwarning = one_line_warning
     try:
         return func(args, out)
     except KeyboardInterrupt:

@@ -13,6 +13,7 @@ created by one program (or ``noxrc`` call) is there for the next.
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Union
@@ -23,6 +24,20 @@ from noxrunner.exceptions import InvalidArgumentError, SandboxNotFoundError, mak
 from noxrunner.results import ExecResult
 
 __all__ = ["LocalBackend", "IsolationWarning"]
+
+
+_PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _caller_stacklevel() -> int:
+    """The stacklevel of the first frame outside this package, so a warning
+    points at the user's line (NoxRunnerClient(...)), not ours."""
+    level = 2  # 1 is LocalBackend.__init__, which calls warnings.warn
+    f = sys._getframe(2)  # whoever called LocalBackend(...)
+    while f is not None and f.f_code.co_filename.startswith(_PKG):
+        f = f.f_back  # type: ignore[assignment]
+        level += 1
+    return level
 
 
 class IsolationWarning(UserWarning):
@@ -55,7 +70,7 @@ class LocalBackend(CoreBackend):
             warnings.warn(
                 "noxrunner local sandboxes run WITHOUT namespace isolation on this host: "
                 "commands share the host's view of the file system and network",
-                IsolationWarning, stacklevel=2)
+                IsolationWarning, stacklevel=_caller_stacklevel())
 
     def _create_default(self, session_id: str) -> None:
         self._core.create(session_id)
