@@ -110,7 +110,10 @@ void access_log_request(const request *r, enum MHD_RequestTerminationCode toe) {
     case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED: end = " timed-out"; break;
     default: end = " aborted"; break;
     }
-    int m = snprintf(line + n, sizeof line - n, " %d %lluB %lldms%s\n", r->status,
+    char status[8] = "-"; /* no answer was queued: the connection just closed */
+    if (r->status > 0)
+        snprintf(status, sizeof status, "%d", r->status);
+    int m = snprintf(line + n, sizeof line - n, " %s %lluB %lldms%s\n", status,
                      (unsigned long long)atomic_load(&r->bytes_out), ms, end);
     if (m > 0)
         n += (size_t)m < sizeof line - n ? (size_t)m : sizeof line - n - 1;
