@@ -18,7 +18,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 
@@ -134,3 +134,18 @@ def run_noxrc() -> Callable[..., "subprocess.CompletedProcess[str]"]:
         return subprocess.run(noxrc_argv() + list(args), capture_output=True, text=True,
                               env=e, input=input, timeout=timeout)
     return run
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line per backend for the scenarios, in the format every
+    language's scenario runner prints (tests/scenarios/README.md)."""
+    counts: Dict[str, List[int]] = {}
+    for key, outcome in (("passed", 0), ("failed", 1)):
+        for rep in terminalreporter.stats.get(key, []):
+            m = re.search(r"test_scenario\[(local|http)-", getattr(rep, "nodeid", ""))
+            if m and getattr(rep, "when", "call") == "call":
+                counts.setdefault(m.group(1), [0, 0])[outcome] += 1
+    for backend in ("local", "http"):
+        if backend in counts:
+            p, f = counts[backend]
+            terminalreporter.write_line(f"python-{backend}: {p} passed, {f} failed")
