@@ -446,7 +446,7 @@ class Watchdog:
     def __init__(self) -> None:
         self.started: Optional[float] = None
         self.name = ""
-        self.server: Optional[subprocess.Popen] = None  # type: ignore[type-arg]
+        self.server: Optional["subprocess.Popen[bytes]"] = None
         threading.Thread(target=self._watch, daemon=True).start()
 
     def _watch(self) -> None:
@@ -531,12 +531,18 @@ def play_all(client: Optional["NoxRunnerClient"], backend: str, scenarios: List[
     return failed
 
 
-def start_server(binary: str, agent: str, base: str, log_path: str):  # type: ignore[no-untyped-def]
+def start_server(binary: str, agent: str, base: str, log_path: str
+                 ) -> Tuple[Optional["subprocess.Popen[bytes]"], str, str]:
     """noxrunnerd on a free port; its first stdout line names the URL. The
     rest of its output goes to log_path."""
     log = open(log_path, "wb")
-    proc = subprocess.Popen([binary, "--port", "0", "--base-dir", base, "--agent", agent],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log)
+    try:
+        proc = subprocess.Popen([binary, "--port", "0", "--base-dir", base, "--agent", agent],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log)
+    except OSError as e:
+        log.close()
+        print(f"FAIL {LANG}-http: cannot start noxrunnerd {binary!r}: {e}")
+        return None, "", "noxrunnerd did not start (see above)"
     assert proc.stdout is not None
     line = b""
     deadline = time.monotonic() + 20
@@ -556,7 +562,7 @@ def start_server(binary: str, agent: str, base: str, log_path: str):  # type: ig
         log.close()
         print(f"FAIL {LANG}-http: noxrunnerd did not announce its address (first line {line!r})")
         print_tail(log_path)
-        return None, None, "noxrunnerd did not start (see above)"
+        return None, "", "noxrunnerd did not start (see above)"
 
     def drain() -> None:
         while True:
@@ -570,7 +576,7 @@ def start_server(binary: str, agent: str, base: str, log_path: str):  # type: ig
     return proc, m.group(0).decode("ascii"), ""
 
 
-def stop_server(proc) -> None:  # type: ignore[no-untyped-def]
+def stop_server(proc: "subprocess.Popen[bytes]") -> None:
     proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=10)
@@ -627,7 +633,7 @@ def main(argv: List[str]) -> int:
             if client is not None:
                 client.close()
         if only_backend in (None, "", "http"):
-            proc, url, why_http = start_server(server_bin, agent, server_base, log_path)
+            proc, url, why_http = start_server(server_bin or "", agent, server_base, log_path)
             watchdog.server = proc
             client = None
             why = why_http or why
