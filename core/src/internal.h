@@ -221,9 +221,12 @@ int nox__read_fd_fn(void *fdp /* int* */, uint8_t *buf, size_t cap,
                     size_t *got, nox_error **err);
 
 /* Run consumer(ctx, read end) in a thread while the returned sink feeds
- * it through a pipe: turns a push (sink) into a pull (reader).
- * nox__pipe_consumer_finish() closes the write end, joins the thread and
- * returns the first error of either side. */
+ * it through a pipe: turns a push (sink) into a pull (reader). Once the
+ * consumer fails, writes into the sink fail at once.
+ * nox__pipe_consumer_finish(pc, status) closes the write end, joins the
+ * thread and returns the error that explains the outcome: the consumer's
+ * (stored in *err) when the transfer succeeded or was cut off by the
+ * consumer, else status, whose error the caller reports itself. */
 typedef struct nox__pipe_consumer nox__pipe_consumer;
 typedef int (*nox__consume_fn)(void *ctx, int read_fd, nox_error **err);
 int nox__pipe_consumer_start(nox__pipe_consumer **out, nox__consume_fn fn,

@@ -90,14 +90,17 @@ struct nox__pipe_consumer {
     void *ctx;
     int status;
     nox_error *error;
+    int failed;       /* atomic: the consumer gave up */
+    int write_failed; /* the pushing side was refused because of it */
 };
 
 static void *consumer_main(void *arg) {
     nox__pipe_consumer *pc = arg;
     pc->status = pc->fn(pc->ctx, pc->fds[0], &pc->error);
-    /* Drain what the producer still sends so it never blocks on a reader
-     * that stopped early; it learns of the failure at finish time. */
+    /* Tell the pushing side to stop, and drain so a write already blocked
+     * on the pipe returns. */
     if (pc->status != 0) {
+        __atomic_store_n(&pc->failed, 1, __ATOMIC_SEQ_CST);
         uint8_t sink[4096];
         while (nox__read_some(pc->fds[0], sink, sizeof sink) > 0)
             ;
@@ -107,9 +110,12 @@ static void *consumer_main(void *arg) {
 
 static int pipe_consumer_write(void *ctx, const uint8_t *d, size_t n, nox_error **err) {
     nox__pipe_consumer *pc = ctx;
-    int rc = write_nosigpipe(pc->fds[1], d, n);
-    if (rc < 0)
+    int rc = __atomic_load_n(&pc->failed, __ATOMIC_SEQ_CST) ? -EPIPE
+                                                           : write_nosigpipe(pc->fds[1], d, n);
+    if (rc < 0) {
+        pc->write_failed = 1;
         return nox__err(err, NOX_EIO, "consumer stopped reading: %s", strerror(-rc));
+    }
     return 0;
 }
 
@@ -143,8 +149,11 @@ int nox__pipe_consumer_finish(nox__pipe_consumer *pc, int status, nox_error **er
     pthread_join(pc->thread, NULL);
     close(pc->fds[0]);
     int rc = status;
-    /* The consumer's own error explains a failed write better than EPIPE. */
-    if (pc->status != 0) {
+    /* The consumer's error is the cause when the transfer succeeded or
+     * failed only because the consumer stopped taking data; otherwise the
+     * transfer's own failure is (the consumer then just saw a cut stream),
+     * and the caller reports it. */
+    if (pc->status != 0 && (status == 0 || pc->write_failed)) {
         if (err && !*err) {
             *err = pc->error;
             pc->error = NULL;

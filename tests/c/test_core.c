@@ -188,6 +188,17 @@ NT_TEST(calls_reject_bad_arguments_before_reaching_the_backend) {
     nox_client_free(c);
 }
 
+NT_TEST(download_to_dir_reports_the_transfer_error_not_a_cut_archive) {
+    nox_client *c = nt_local_client(NULL, NULL);
+    NT_CHECK(c != NULL);
+    char *dir = nt_mkdtemp("dl");
+    NT_FAILS(NOX_ENOTFOUND, "download_to_dir on session \"nobody-here\"",
+             nox_download_to_dir(c, "nobody-here", NULL, dir, &err));
+    nt_rm_rf(dir);
+    free(dir);
+    nox_client_free(c);
+}
+
 int main(void) {
     NT_RUN(code_names_are_stable_and_unknown_codes_named);
     NT_RUN(version_getters_agree_with_header);
@@ -201,5 +212,6 @@ int main(void) {
     NT_RUN(iso8601_round_trips_and_accepts_offsets);
     NT_RUN(errors_keep_the_first_cause_and_prefix_context);
     NT_RUN(calls_reject_bad_arguments_before_reaching_the_backend);
+    NT_RUN(download_to_dir_reports_the_transfer_error_not_a_cut_archive);
     return nt_main_end();
 }
