@@ -23,6 +23,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,7 +35,8 @@ typedef struct child {
     pid_t pid;
     int status;
     int done;
-    int evfd;
+    int evfd;  /* the reaper signals here when it reaped the child */
+    int pidfd; /* readable when the child exits: the owner reaps it itself */
     struct child *next;
 } child;
 
@@ -99,6 +101,7 @@ static int spawn_child(const char *path, char *const *argv, char *const *envp,
     child *c = calloc(1, sizeof *c);
     if (!c)
         return -ENOMEM;
+    c->pidfd = -1;
     c->evfd = eventfd(0, EFD_CLOEXEC);
     if (c->evfd < 0) {
         int e = errno;
@@ -132,6 +135,8 @@ static int spawn_child(const char *path, char *const *argv, char *const *envp,
     } else {
         rc = posix_spawn(&c->pid, path, &fa, &at, argv, envp);
         if (rc == 0) {
+            /* ESRCH when the reaper got it already: the eventfd tells. */
+            c->pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
             c->next = tab;
             tab = c;
             spawn_gen++;
@@ -151,6 +156,23 @@ static int spawn_child(const char *path, char *const *argv, char *const *envp,
     return 0;
 }
 
+/* The owner's fast path: reap its own child as soon as its pidfd says it
+ * exited, instead of waiting for the reaper thread to pass the status on.
+ * Whoever calls waitpid() first gets it, under tab_mu; 1 when done. */
+static int child_try_reap(child *c) {
+    pthread_mutex_lock(&tab_mu);
+    if (!c->done) {
+        int st;
+        if (waitpid(c->pid, &st, WNOHANG) == c->pid) {
+            c->status = st;
+            c->done = 1;
+        }
+    }
+    int done = c->done;
+    pthread_mutex_unlock(&tab_mu);
+    return done;
+}
+
 static void child_forget(child *c) {
     pthread_mutex_lock(&tab_mu);
     for (child **pp = &tab; *pp; pp = &(*pp)->next) {
@@ -161,6 +183,8 @@ static void child_forget(child *c) {
     }
     pthread_mutex_unlock(&tab_mu);
     close(c->evfd);
+    if (c->pidfd >= 0)
+        close(c->pidfd);
     free(c);
 }
 
@@ -622,6 +646,7 @@ void agent_exec(int conn, noxp_reader *rd, const uint8_t *req, size_t reqlen) {
     int64_t deadline = t0 + (int64_t)timeout_s * 1000;
     int64_t grace_end = -1, t_exit = 0;
     int exited = 0, timed_out = 0, killed = 0, status = 0;
+    int use_pidfd = c->pidfd >= 0;
     for (;;) {
         if (r.client_gone && !killed && !exited) {
             /* Cancel, stream freed, or the caller died. Once the main
@@ -669,7 +694,8 @@ void agent_exec(int conn, noxp_reader *rd, const uint8_t *req, size_t reqlen) {
         }
         if (!exited) {
             i_ev = np;
-            pf[np++] = (struct pollfd){.fd = c->evfd, .events = POLLIN};
+            pf[np++] = (struct pollfd){.fd = use_pidfd ? c->pidfd : c->evfd,
+                                       .events = POLLIN};
         }
         int64_t wake = -1;
         if (!exited && !killed)
@@ -692,13 +718,14 @@ void agent_exec(int conn, noxp_reader *rd, const uint8_t *req, size_t reqlen) {
         }
         if (!r.client_gone && (pf[i_conn].revents & POLLOUT))
             q_flush(&r);
-        if (i_ev >= 0 && (pf[i_ev].revents & POLLIN)) {
-            pthread_mutex_lock(&tab_mu);
-            if (c->done) {
+        if (i_ev >= 0 && (pf[i_ev].revents & (POLLIN | POLLHUP | POLLERR))) {
+            if (child_try_reap(c)) {
                 exited = 1;
                 status = c->status;
+            } else if (use_pidfd) {
+                /* The reaper took it and is about to tell us. */
+                use_pidfd = 0;
             }
-            pthread_mutex_unlock(&tab_mu);
             if (exited) {
                 t_exit = mono_ms();
                 grace_end = t_exit + GRACE_MS;
@@ -716,10 +743,12 @@ void agent_exec(int conn, noxp_reader *rd, const uint8_t *req, size_t reqlen) {
          * sure it is dead and reaped before we forget it. */
         if (!killed)
             kill_tree(c->pid);
-        uint64_t v;
-        struct pollfd pf = {.fd = c->evfd, .events = POLLIN};
-        poll(&pf, 1, 5000);
-        if (read(c->evfd, &v, sizeof v) < 0) { /* may time out */ }
+        int64_t until = mono_ms() + 5000;
+        while (!child_try_reap(c) && mono_ms() < until) {
+            struct pollfd pf[2] = {{.fd = c->evfd, .events = POLLIN},
+                                   {.fd = c->pidfd, .events = POLLIN}};
+            poll(pf, 2, 100);
+        }
     }
     if (!r.client_gone) {
         nox__buf x = {0};
