@@ -1201,18 +1201,53 @@ NT_TEST(no_descriptor_leaks) {
     NT_CHECK_INT(count_fds(), before);
 }
 
+/* Does any fd of pid point at path? */
+static int proc_has_fd_to(pid_t pid, const char *path) {
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(dir);
+    int found = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        char lp[512], target[4096];
+        snprintf(lp, sizeof lp, "%s/%s", dir, de->d_name);
+        ssize_t n = readlink(lp, target, sizeof target - 1);
+        if (n > 0) {
+            target[n] = 0;
+            found |= !strcmp(target, path);
+        }
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
 NT_TEST(agent_holds_no_caller_descriptors) {
     /* A descriptor the caller leaked without O_CLOEXEC never reaches the
-     * long-lived agent. */
-    int fd = open("/dev/null", O_RDONLY);
+     * long-lived agent processes. */
+    char *tmp = nt_mkdtemp("leak");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/inherited", tmp);
+    int fd = open(path, O_RDWR | O_CREAT, 0600); /* no O_CLOEXEC on purpose */
+    NT_CHECK(fd >= 0);
     const char *sid = nt_sid("fdleak");
     NT_OK(create_ttl(C, sid, 60, NULL, &err));
     pid_t apid = agent_pid(BASE, sid);
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)apid, fd);
-    struct stat st;
-    NT_CHECK(lstat(path, &st) != 0 || fd <= 3);
+    NT_CHECK(apid > 0);
+    /* The agent and its child, pid 1 of the sandbox. */
+    char kids[64];
+    snprintf(kids, sizeof kids, "/proc/%d/task/%d/children", (int)apid, (int)apid);
+    char *k = nt_read_file(kids, NULL);
+    pid_t inner = k ? (pid_t)atoi(k) : 0;
+    free(k);
+    NT_CHECK(inner > 0);
+    NT_CHECK(!proc_has_fd_to(apid, path));
+    NT_CHECK(!proc_has_fd_to(inner, path));
+    /* The probe works: this process does hold it. */
+    NT_CHECK(proc_has_fd_to(getpid(), path));
     close(fd);
+    nt_rm_rf(tmp);
+    free(tmp);
     NT_OK(nox_sandbox_delete(C, sid, &err));
 }
 
