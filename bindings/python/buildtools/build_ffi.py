@@ -24,6 +24,10 @@ ffibuilder.set_source(
     '#include "noxrunner/noxrunner.h"\n',
     include_dirs=[INCLUDE],
     extra_objects=[corebuild.static_lib(ROOT)],
+    # Relink when the core changes: setuptools only compares sources and
+    # `depends` against the built extension.
+    depends=[corebuild.static_lib(ROOT),
+             os.path.join(INCLUDE, "noxrunner", "noxrunner.h")],
     libraries=corebuild.pkg_config_libs(),
     py_limited_api=True,
 )
