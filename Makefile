@@ -67,8 +67,12 @@ test-lua: stage
 SCENARIO_ENV = NOXRUNNERD=$(STAGE)/bin/noxrunnerd \
   NOXRUNNER_AGENT=$(STAGE)/libexec/noxrunner/nox-sandbox \
   NOX_SCENARIOS=$(CURDIR)/tests/scenarios
+PY_VENV := build/py-venv
 test-scenarios: stage
 	$(SCENARIO_ENV) ./$(BUILD)/scenario_runner
+	@[ -x $(PY_VENV)/bin/python ] && $(PY_VENV)/bin/python -c 'import noxrunner' 2>/dev/null \
+	  || NOX_PY_VENV=$(CURDIR)/$(PY_VENV) NOX_PY_INSTALL_ONLY=1 tests/python/run.sh
+	$(SCENARIO_ENV) $(PY_VENV)/bin/python tests/python/scenario_runner.py
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -6,6 +6,7 @@
 #   tests/python/run.sh [pytest args...]
 #   NOX_PY_VENV=dir   venv to use (default build/py-venv)
 #   NOX_PY_WHEEL=1    also build the sdist + repaired wheel (build_wheel.sh)
+#   NOX_PY_INSTALL_ONLY=1  stop after installing into the venv
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 VENV=${NOX_PY_VENV:-$ROOT/build/py-venv}
@@ -19,6 +20,10 @@ PY="$VENV/bin/python"
 "$PY" -m pip install -q --disable-pip-version-check cffi pytest mypy
 echo "run.sh: building and installing noxrunner from $ROOT"
 "$PY" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$ROOT"
+
+if [ "${NOX_PY_INSTALL_ONLY:-0}" = 1 ]; then
+  exit 0
+fi
 
 # Type-check and test from outside the source tree, so the installed package
 # is what gets imported.
