@@ -37,6 +37,7 @@ void nox__sha256_hex(const void *data, size_t len, char out[65]);
 #define NOX_ROOT_DIR ".root"
 #define NOX_AGENT_LOG "agent.log"
 #define NOX_AGENT_NAME "nox-sandbox"
+#define NOX_AGENT_SID_ENV "NOXRUNNER_AGENT_SESSION_ID" /* the agent's session id */
 
 /* "s-<hex>" for a session id, into out (>= 67 bytes). */
 void nox__session_dirname(const char *sid, char out[67]);

@@ -130,16 +130,39 @@ int local_spawn_agent(local_be *L, lsess *s, const char *sid, int ttl,
                       int64_t *expires, nox_error **err) {
     char ttl_s[24], fd_s[] = "3";
     snprintf(ttl_s, sizeof ttl_s, "%d", ttl);
-    char *argv[] = {L->agent, "--session-dir", s->dir, "--session-id", (char *)sid,
-                    "--ttl", ttl_s, "--ready-fd", fd_s, NULL};
+    char *argv[] = {L->agent, "--session-dir", s->dir, "--ttl", ttl_s, "--ready-fd", fd_s,
+                    NULL};
+    /* The session id goes through the environment, not argv: argv is
+     * world-readable in ps, /proc/<pid>/environ only by the owner. */
+    size_t ne = 0;
+    while (environ[ne])
+        ne++;
+    char **envp = calloc(ne + 2, sizeof *envp);
+    char *sid_env = nox__asprintf(NOX_AGENT_SID_ENV "=%s", sid);
+    if (!envp || !sid_env) {
+        free(envp);
+        free(sid_env);
+        return nox__err(err, NOX_ENOMEM, "out of memory");
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < ne; i++)
+        if (strncmp(environ[i], NOX_AGENT_SID_ENV "=", strlen(NOX_AGENT_SID_ENV) + 1) != 0)
+            envp[k++] = environ[i];
+    envp[k++] = sid_env;
+    envp[k] = NULL;
     int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0)
+    if (pipe2(p, O_CLOEXEC) != 0) {
+        free(envp);
+        free(sid_env);
         return nox__err(err, NOX_EIO, "pipe: %s", strerror(errno));
+    }
     int logfd = openat(s->dfd, NOX_AGENT_LOG,
                        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
     int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (logfd < 0 || nullfd < 0) {
         int e = errno;
+        free(envp);
+        free(sid_env);
         close(p[0]);
         close(p[1]);
         if (logfd >= 0) close(logfd);
@@ -174,11 +197,13 @@ int local_spawn_agent(local_be *L, lsess *s, const char *sid, int ttl,
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        execve(argv[0], argv, environ);
+        execve(argv[0], argv, envp);
         child_say(3, 'X', errno);
         _exit(127);
     }
     int fork_errno = errno;
+    free(envp);
+    free(sid_env);
     close(p[1]);
     close(logfd);
     close(nullfd);

@@ -1,7 +1,8 @@
 /*
  * agent_main.c - nox-sandbox: the local backend's sandbox agent.
  *
- *   nox-sandbox --session-dir DIR --session-id SID --ttl SECONDS --ready-fd N
+ *   NOXRUNNER_AGENT_SESSION_ID=SID \
+ *   nox-sandbox --session-dir DIR --ttl SECONDS --ready-fd N
  *
  * Started by the local backend's create (see agent.h for the process
  * picture). It reports on the ready fd exactly one line: "R <expires>"
@@ -141,8 +142,8 @@ static void run_inner(void) {
 }
 
 static void usage(void) {
-    fputs("usage: nox-sandbox --session-dir DIR --session-id SID --ttl SECONDS "
-          "--ready-fd N\n"
+    fputs("usage: " NOX_AGENT_SID_ENV "=SID nox-sandbox --session-dir DIR "
+          "--ttl SECONDS --ready-fd N\n"
           "The sandbox agent of NoxRunner's local backend; started by the "
           "library, not by hand.\n", stderr);
     exit(2);
@@ -170,6 +171,12 @@ int main(int argc, char **argv) {
     }
     if (ready_fd >= 0)
         fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
+    char *env_sid = NULL;
+    if (!sid && getenv(NOX_AGENT_SID_ENV)) {
+        env_sid = strdup(getenv(NOX_AGENT_SID_ENV));
+        sid = env_sid;
+    }
+    unsetenv(NOX_AGENT_SID_ENV);
     if (!dir || !sid || ttl <= 0 || ttl > NOX_MAX_TTL_SECONDS)
         fail(NOX_ESANDBOX, "bad arguments to the sandbox agent");
     /* Start from default dispositions whatever the creator ignored
@@ -182,8 +189,9 @@ int main(int argc, char **argv) {
 
     g_agent.session_dir = strdup(dir);
     g_agent.sid = strdup(sid);
+    free(env_sid);
     g_agent.ttl = ttl;
-    nox__session_podname(sid, g_agent.pod);
+    nox__session_podname(g_agent.sid ? g_agent.sid : "", g_agent.pod);
     pthread_mutex_init(&g_agent.mu, NULL);
     pthread_cond_init(&g_agent.cv, NULL);
     const char *slash = strrchr(dir, '/');
