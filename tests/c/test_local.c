@@ -1241,6 +1241,14 @@ NT_TEST(agent_holds_no_caller_descriptors) {
     pid_t inner = k ? (pid_t)atoi(k) : 0;
     free(k);
     NT_CHECK(inner > 0);
+    /* Double-forked: not our child, so it outlives us and we never
+     * have to reap it. */
+    char st[64];
+    snprintf(st, sizeof st, "/proc/%d/stat", (int)apid);
+    char *stat_txt = nt_read_file(st, NULL);
+    char *rp = stat_txt ? strrchr(stat_txt, ')') : NULL;
+    NT_CHECK(rp && atoi(rp + 4) != (int)getpid());
+    free(stat_txt);
     NT_CHECK(!proc_has_fd_to(apid, path));
     NT_CHECK(!proc_has_fd_to(inner, path));
     /* The probe works: this process does hold it. */
