@@ -380,9 +380,10 @@ static void *ttl_thread(void *arg) {
  * concurrent requests never wait for each other; surplus workers exit. */
 #define MIN_IDLE 2
 #define MAX_IDLE 8
+#define MAX_WORKERS 1024 /* beyond this, connections wait in the backlog */
 
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
-static int pool_idle;
+static int pool_idle, pool_total;
 static pthread_attr_t pool_attr;
 
 static int start_worker(void);
@@ -412,6 +413,7 @@ static void *worker(void *arg) {
         conn_thread((void *)(intptr_t)conn);
         pthread_mutex_lock(&pool_mu);
         if (pool_idle >= MAX_IDLE) {
+            pool_total--;
             pthread_mutex_unlock(&pool_mu);
             return NULL;
         }
@@ -423,12 +425,18 @@ static void *worker(void *arg) {
 static int start_worker(void) {
     pthread_t t;
     pthread_mutex_lock(&pool_mu);
+    if (pool_total >= MAX_WORKERS) {
+        pthread_mutex_unlock(&pool_mu);
+        return 0; /* a finishing worker goes back to accept() */
+    }
     pool_idle++;
+    pool_total++;
     pthread_mutex_unlock(&pool_mu);
     int rc = pthread_create(&t, &pool_attr, worker, NULL);
     if (rc) {
         pthread_mutex_lock(&pool_mu);
         pool_idle--;
+        pool_total--;
         pthread_mutex_unlock(&pool_mu);
     }
     return rc;
@@ -452,6 +460,7 @@ void agent_serve(void) {
     /* This thread is a worker too. */
     pthread_mutex_lock(&pool_mu);
     pool_idle++;
+    pool_total++;
     pthread_mutex_unlock(&pool_mu);
     worker(NULL);
     for (;;)
