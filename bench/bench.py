@@ -1,0 +1,709 @@
+#!/usr/bin/env python3
+"""NoxRunner benchmark suite: runs every measurement and its baselines in
+one invocation, prints one table (median, p90, ratio against each
+baseline, target, met?) and writes bench/results/latest.json and
+bench/results/latest.md.
+
+bench/run.sh builds and installs what this needs, then calls
+    bench.py --quick|--full --tools DIR
+where DIR holds nox_bench, bench-go, the Lua module, the venvs and the
+staged install (see run.sh). Nothing here asserts on time: targets are
+reported, never enforced.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+PROFILES = {
+    # rounds: the exec groups run every implementation once per round,
+    # interleaved, so a noisy neighbour hits all of them alike.
+    "quick": dict(rounds=2, exec_n=300, exec_warmup=30, create_n=20, create_warmup=3,
+                  small_n=3, small_warmup=1, big_mb=[100], big_n=2, big_warmup=1,
+                  old_big_n=1, threads=[1, 2, 64], thread_execs=640, http_threads=[1, 2, 16],
+                  many=50),
+    "full": dict(rounds=3, exec_n=1000, exec_warmup=100, create_n=100, create_warmup=10,
+                 small_n=10, small_warmup=2, big_mb=[100, 1024], big_n=3, big_warmup=1,
+                 old_big_n=2, threads=[1, 2, 4, 8, 16, 32, 64], thread_execs=3200,
+                 http_threads=[1, 2, 4, 16, 64], many=500),
+}
+
+
+# ---- statistics ---------------------------------------------------------
+
+def quantile(xs, q):
+    s = sorted(xs)
+    if not s:
+        return float("nan")
+    pos = (len(s) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def stats(samples):
+    return {"n": len(samples), "median": quantile(samples, 0.5), "p90": quantile(samples, 0.9),
+            "min": min(samples) if samples else float("nan"),
+            "mean": sum(samples) / len(samples) if samples else float("nan")}
+
+
+def fmt_us(us):
+    if us != us:
+        return "-"
+    if us < 10_000:
+        return "%.0f µs" % us
+    if us < 10_000_000:
+        return "%.1f ms" % (us / 1e3)
+    return "%.2f s" % (us / 1e6)
+
+
+# ---- machine -------------------------------------------------------------
+
+def machine():
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = "?"
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal"):
+                mem = "%.1f GiB" % (int(line.split()[1]) / 1048576)
+    try:
+        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "core",
+                                "server", "bindings"], capture_output=True, text=True).stdout
+        commit += " (core/bindings modified)" if dirty.strip() else ""
+    except OSError:
+        commit = "?"
+    return {"hostname": platform.node(), "nproc": os.cpu_count(), "cpu": cpu, "memory": mem,
+            "kernel": platform.release(), "loadavg_start": os.getloadavg(),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "python": platform.python_version(), "commit": commit}
+
+
+# ---- running things -------------------------------------------------------
+
+class Ctx:
+    def __init__(self, args, prof):
+        self.args = args
+        self.prof = prof
+        t = args.tools
+        self.nox_bench = os.path.join(t, "nox_bench")
+        self.bench_go = os.path.join(t, "bench-go")
+        self.lua_dir = os.path.join(t, "lua")
+        self.py_ours = os.path.join(t, "venv-ours", "bin", "python")
+        self.py_200 = os.path.join(t, "venv-200", "bin", "python")
+        self.stage = os.path.join(t, "stage")
+        self.agent = os.path.join(self.stage, "libexec", "noxrunner", "nox-sandbox")
+        self.noxrunnerd = os.path.join(self.stage, "bin", "noxrunnerd")
+        # Short: unix socket paths of sandboxes live under it.
+        self.tmp = tempfile.mkdtemp(prefix="nb-", dir="/tmp")
+        self.data = tempfile.mkdtemp(prefix="nox-bench-data-", dir=args.data_dir)
+        self.results = {}   # name -> raw result dicts
+        self.rows = []      # table rows
+        self.skipped = []   # (what, why)
+        self.server = None
+        self.url = None
+
+    def home(self, tag):
+        d = os.path.join(self.tmp, tag)
+        os.makedirs(d, exist_ok=True)
+        return d
+
+    def run_json(self, what, cmd, env=None, cwd=None, timeout=3600):
+        e = dict(os.environ)
+        e.update(env or {})
+        t0 = time.time()
+        p = subprocess.run(cmd, capture_output=True, text=True, env=e, cwd=cwd or self.tmp,
+                           timeout=timeout)
+        if p.returncode != 0:
+            why = (p.stderr.strip().splitlines() or ["exit %d" % p.returncode])[-1]
+            raise RuntimeError("%s failed: %s" % (what, why))
+        out = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+        r = json.loads(out[-1])
+        r["wall_seconds"] = round(time.time() - t0, 3)
+        return r
+
+    def nb(self, mode, *opts, what=None):
+        return self.run_json(what or "nox_bench " + mode,
+                             [self.nox_bench, mode] + [str(o) for o in opts])
+
+    def py(self, which, mode, *opts):
+        exe = self.py_ours if which == "ours" else self.py_200
+        return self.run_json("python (%s) %s" % (which, mode),
+                             [exe, os.path.join(HERE, "drivers", "py", "bench_py.py"), mode]
+                             + [str(o) for o in opts], env={"NOXRUNNER_AGENT": self.agent})
+
+    def go(self, *opts):
+        return self.run_json("go driver", [self.bench_go] + [str(o) for o in opts])
+
+    def lua(self, *opts):
+        env = {"LUA_PATH": os.path.join(self.lua_dir, "?.lua") + ";;",
+               "LUA_CPATH": os.path.join(self.lua_dir, "?.so") + ";;"}
+        return self.run_json("lua driver", ["lua5.4", os.path.join(HERE, "drivers", "lua",
+                                                                     "bench_lua.lua")]
+                             + [str(o) for o in opts], env=env)
+
+    def skip(self, what, why):
+        print("  skipped: %s: %s" % (what, why), flush=True)
+        self.skipped.append({"what": what, "why": str(why)})
+
+    def row(self, bench, impl, st, unit="us", vs=None, target="", met=None, note=""):
+        r = {"bench": bench, "impl": impl, "stats": st, "unit": unit, "vs": vs or [],
+             "target": target, "met": met, "note": note}
+        self.rows.append(r)
+        return r
+
+    # -- noxrunnerd --------------------------------------------------------
+    def start_server(self):
+        home = self.home("srv")
+        self.server = subprocess.Popen(
+            [self.noxrunnerd, "--port", "0", "--quiet", "--base-dir", home, "--agent", self.agent,
+             "--max-upload-bytes", "8G", "--max-execs-per-sandbox", "128"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.server.stdout.readline()
+        if "listening on" not in line:
+            raise RuntimeError("noxrunnerd did not start: %r" % line)
+        self.url = line.split("listening on", 1)[1].strip()
+
+    def stop_server(self):
+        if self.server:
+            self.server.send_signal(signal.SIGTERM)
+            try:
+                self.server.wait(30)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+            self.server = None
+
+
+def pool(results):
+    out = []
+    for r in results:
+        out.extend(r["samples_us"])
+    return out
+
+
+def attempt(ctx, what, fn):
+    try:
+        return fn()
+    except Exception as e:  # a baseline that cannot run here is reported, not fatal
+        ctx.skip(what, e)
+        return None
+
+
+# ---- exec round trips ------------------------------------------------------
+
+def bench_exec_local(ctx):
+    p = ctx.prof
+    n, w = p["exec_n"], p["exec_warmup"]
+    ws = ctx.home("bwrap-ws")
+    impls = {
+        "floor": lambda: ctx.nb("spawn", "--n", n, "--warmup", w),
+        "c": lambda: ctx.nb("exec", "--n", n, "--warmup", w, "--home", ctx.home("c"),
+                            "--agent", ctx.agent),
+        "bwrap": lambda: ctx.nb("bwrap", "--n", n, "--warmup", w, "--ws", ws),
+        "py200": lambda: ctx.py("200", "exec", "--n", n, "--warmup", w, "--base-dir",
+                                ctx.home("py200")),
+        "py": lambda: ctx.py("ours", "exec", "--n", n, "--warmup", w, "--base-dir",
+                             ctx.home("py")),
+        "go": lambda: ctx.go("-n", n, "-warmup", w, "-home", ctx.home("go"), "-agent", ctx.agent),
+        "lua": lambda: ctx.lua(n, w, "local", ctx.home("lua"), ctx.agent),
+    }
+    got = {k: [] for k in impls}
+    dead = set()
+    for rnd in range(p["rounds"]):
+        for k, fn in impls.items():
+            if k in dead:
+                continue
+            print("  local exec: round %d/%d: %s" % (rnd + 1, p["rounds"], k), flush=True)
+            r = attempt(ctx, "local exec via " + k, fn)
+            if r is None:
+                dead.add(k)
+            else:
+                got[k].append(r)
+    ctx.results["exec_local"] = got
+    S = {k: stats(pool(v)) for k, v in got.items() if v}
+    B = "local exec `true` (ready sandbox)"
+
+    def ratio(k, base):
+        if k in S and base in S:
+            return S[k]["median"] / S[base]["median"]
+        return None
+
+    if "floor" in S:
+        ctx.row(B, "posix_spawn+wait (floor)", S["floor"], note="baseline")
+    if "bwrap" in S:
+        ctx.row(B, "bwrap per command", S["bwrap"], vs=[("floor", ratio("bwrap", "floor"))],
+                note="baseline")
+    if "py200" in S:
+        ctx.row(B, "noxrunner 2.0.0 local (unisolated)", S["py200"],
+                vs=[("floor", ratio("py200", "floor"))], note="baseline")
+    if "c" in S:
+        iso = got["c"][0].get("isolation")
+        vs = [("floor", ratio("c", "floor")), ("bwrap", ratio("c", "bwrap")),
+              ("2.0.0", ratio("c", "py200"))]
+        parts, ok = [], True
+        if ratio("c", "floor") is not None:
+            parts.append(ratio("c", "floor") <= 1.3)
+        if ratio("c", "bwrap") is not None:
+            parts.append(ratio("c", "bwrap") < 1.0)
+        if ratio("c", "py200") is not None:
+            parts.append(ratio("c", "py200") < 1.0)
+        ok = all(parts) if parts else None
+        ctx.row(B, "NoxRunner C (isolation %s)" % iso, S["c"], vs=vs,
+                target="<=1.3x floor, <1x bwrap, <1x 2.0.0", met=ok)
+    for k, name in (("py", "Python binding"), ("go", "Go binding"), ("lua", "Lua binding")):
+        if k in S and "c" in S:
+            over = S[k]["median"] - S["c"]["median"]
+            ctx.row(B, "NoxRunner %s" % name, S[k], vs=[("C", ratio(k, "c"))],
+                    target="overhead <50 µs over C", met=over < 50,
+                    note="overhead %+.0f µs" % over)
+
+
+def bench_exec_http(ctx):
+    p = ctx.prof
+    n, w = p["exec_n"], p["exec_warmup"]
+    url = ctx.url
+    impls = {
+        "floor": lambda: ctx.nb("spawn", "--n", n, "--warmup", w),
+        "c": lambda: ctx.nb("exec", "--n", n, "--warmup", w, "--url", url),
+        "py200": lambda: ctx.py("200", "exec", "--n", n, "--warmup", w, "--url", url),
+        "py": lambda: ctx.py("ours", "exec", "--n", n, "--warmup", w, "--url", url),
+        "go": lambda: ctx.go("-n", n, "-warmup", w, "-url", url),
+        "lua": lambda: ctx.lua(n, w, "http", url),
+    }
+    got = {k: [] for k in impls}
+    dead = set()
+    for rnd in range(p["rounds"]):
+        for k, fn in impls.items():
+            if k in dead:
+                continue
+            print("  HTTP exec: round %d/%d: %s" % (rnd + 1, p["rounds"], k), flush=True)
+            r = attempt(ctx, "HTTP exec via " + k, fn)
+            if r is None:
+                dead.add(k)
+            else:
+                got[k].append(r)
+    ctx.results["exec_http"] = got
+    S = {k: stats(pool(v)) for k, v in got.items() if v}
+    B = "HTTP exec `true` via noxrunnerd (loopback)"
+    if "py200" in S:
+        ctx.row(B, "noxrunner 2.0.0 HTTP client", S["py200"], note="baseline")
+    if "c" in S:
+        vs = []
+        mets = []
+        if "floor" in S:
+            extra = S["c"]["median"] - S["floor"]["median"]
+            vs.append(("floor", S["c"]["median"] / S["floor"]["median"]))
+            mets.append(extra <= 500)
+        if "py200" in S:
+            speedup = S["py200"]["median"] / S["c"]["median"]
+            vs.append(("2.0.0", S["c"]["median"] / S["py200"]["median"]))
+            mets.append(speedup >= 1.5)
+        note = ""
+        if "floor" in S:
+            note = "floor %+.0f µs" % (S["c"]["median"] - S["floor"]["median"])
+        ctx.row(B, "NoxRunner C client", S["c"], vs=vs,
+                target="<= floor+0.5 ms; >=1.5x faster than 2.0.0",
+                met=all(mets) if mets else None, note=note)
+    for k, name in (("py", "Python binding"), ("go", "Go binding"), ("lua", "Lua binding")):
+        if k in S and "c" in S:
+            over = S[k]["median"] - S["c"]["median"]
+            vs = [("C", S[k]["median"] / S["c"]["median"])]
+            if "py200" in S:
+                vs.append(("2.0.0", S[k]["median"] / S["py200"]["median"]))
+            ctx.row(B, "NoxRunner %s" % name, S[k], vs=vs, target="overhead <50 µs over C",
+                    met=over < 50, note="overhead %+.0f µs" % over)
+
+
+# ---- create + delete ------------------------------------------------------
+
+def bench_create(ctx):
+    p = ctx.prof
+    n, w = p["create_n"], p["create_warmup"]
+    B = "create + delete a sandbox"
+    got = {}
+    got["c"] = attempt(ctx, "create via C local", lambda: ctx.nb(
+        "create", "--n", n, "--warmup", w, "--home", ctx.home("create-c"), "--agent", ctx.agent))
+    got["c_http"] = attempt(ctx, "create via C HTTP", lambda: ctx.nb(
+        "create", "--n", n, "--warmup", w, "--url", ctx.url)) if ctx.url else None
+    got["py200"] = attempt(ctx, "create via 2.0.0 local", lambda: ctx.py(
+        "200", "create", "--n", n, "--warmup", w, "--base-dir", ctx.home("create-200")))
+    ctx.results["create"] = got
+    if got["py200"]:
+        ctx.row(B, "noxrunner 2.0.0 local (mkdir/rmtree)", stats(got["py200"]["samples_us"]),
+                note="baseline, no process")
+    for k, name in (("c", "NoxRunner C local"), ("c_http", "NoxRunner C via noxrunnerd")):
+        r = got.get(k)
+        if not r:
+            continue
+        st = stats(r["samples_us"])
+        c, d = stats(r["create_us"]), stats(r["delete_us"])
+        vs = [("2.0.0", st["median"] / stats(got["py200"]["samples_us"])["median"])] \
+            if got["py200"] else []
+        ctx.row(B, name, st, vs=vs, target="median < 20 ms", met=st["median"] < 20_000,
+                note="create %s + delete %s" % (fmt_us(c["median"]), fmt_us(d["median"])))
+
+
+# ---- transfers -------------------------------------------------------------
+
+def make_small(ctx):
+    """20 MB in 200 files, 100 KB each, in 10 directories: base64 text of
+    random bytes (compresses about 4:3, like source and data files)."""
+    d = os.path.join(ctx.data, "small")
+    import base64
+    for i in range(200):
+        sub = os.path.join(d, "dir%02d" % (i % 10))
+        os.makedirs(sub, exist_ok=True)
+        raw = os.urandom(75 * 1024)
+        with open(os.path.join(sub, "file%03d.txt" % i), "wb") as f:
+            f.write(base64.b64encode(raw)[:100 * 1024 - 1] + b"\n")
+    return d
+
+
+def make_big(ctx, mb):
+    """One file of mb MiB of zeros, sparse on disk (made with truncate)."""
+    d = os.path.join(ctx.data, "big%d" % mb)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "blob.bin"), "wb") as f:
+        f.truncate(mb << 20)
+    return d
+
+
+def tar_roundtrip(ctx, src, n, warmup):
+    """The same work by hand: tar czf | tar xzf into a second directory and
+    back again (pack, unpack, pack, unpack), as upload + download do."""
+    mid = os.path.join(ctx.tmp, "tar-mid")
+    dst = os.path.join(ctx.tmp, "tar-dst")
+    samples, one_way = [], []
+    for i in range(-warmup, n):
+        for d in (mid, dst):
+            shutil.rmtree(d, ignore_errors=True)
+            os.makedirs(d)
+        t0 = time.perf_counter_ns()
+        subprocess.run("tar czf - -C '%s' . | tar xzf - -C '%s'" % (src, mid), shell=True,
+                       check=True)
+        t1 = time.perf_counter_ns()
+        subprocess.run("tar czf - -C '%s' . | tar xzf - -C '%s'" % (mid, dst), shell=True,
+                       check=True)
+        t2 = time.perf_counter_ns()
+        if i >= 0:
+            samples.append((t2 - t0) / 1e3)
+            one_way.append((t1 - t0) / 1e3)
+    shutil.rmtree(mid, ignore_errors=True)
+    shutil.rmtree(dst, ignore_errors=True)
+    # tar czf alone, into /dev/null: the packing half, for reference.
+    czf = []
+    for i in range(-warmup, n):
+        t0 = time.perf_counter_ns()
+        subprocess.run(["tar", "czf", "/dev/null", "-C", src, "."], check=True)
+        if i >= 0:
+            czf.append((time.perf_counter_ns() - t0) / 1e3)
+    return {"samples_us": samples, "one_way_us": one_way, "czf_only_us": czf}
+
+
+def bench_xfer(ctx, label, src, nbytes, n, warmup, old_n, old_warmup):
+    out = os.path.join(ctx.tmp, "xfer-out")
+    B = "upload + download %s" % label
+    got = {}
+    got["c"] = attempt(ctx, B + " via C local", lambda: ctx.nb(
+        "xfer", "--n", n, "--warmup", warmup, "--home", ctx.home("xfer-c"), "--agent", ctx.agent,
+        "--src", src, "--out", out))
+    if ctx.url:
+        got["c_http"] = attempt(ctx, B + " via C HTTP", lambda: ctx.nb(
+            "xfer", "--n", n, "--warmup", warmup, "--url", ctx.url, "--src", src, "--out", out))
+    got["tar"] = attempt(ctx, B + " via tar", lambda: tar_roundtrip(ctx, src, n, warmup))
+    got["py200"] = attempt(ctx, B + " via 2.0.0 local", lambda: ctx.py(
+        "200", "xfer", "--n", old_n, "--warmup", old_warmup, "--base-dir",
+        ctx.home("xfer-200"), "--src", src, "--out", out))
+    if ctx.url:
+        got["py200_http"] = attempt(ctx, B + " via 2.0.0 HTTP", lambda: ctx.py(
+            "200", "xfer", "--n", old_n, "--warmup", old_warmup, "--url", ctx.url, "--src", src,
+            "--out", out))
+    ctx.results["xfer " + label] = got
+    S = {k: stats(v["samples_us"]) for k, v in got.items() if v}
+    mb = nbytes / 1e6
+
+    def thr(k):
+        return mb / (S[k]["median"] / 1e6)
+
+    if "tar" in S:
+        ctx.row(B, "tar czf | tar xzf, there and back", S["tar"],
+                note="baseline, %.0f MB/s; tar czf alone %s" % (
+                    thr("tar"), fmt_us(stats(got["tar"]["czf_only_us"])["median"])))
+    for k, name in (("py200", "noxrunner 2.0.0 local"), ("py200_http", "noxrunner 2.0.0 HTTP")):
+        if k in S:
+            ctx.row(B, name, S[k], note="baseline, %.0f MB/s, peak RSS %.0f MB" % (
+                thr(k), got[k]["vmhwm_kb"] / 1024))
+    for k, name, base in (("c", "NoxRunner C local", "py200"),
+                          ("c_http", "NoxRunner C via noxrunnerd", "py200_http")):
+        if k not in S:
+            continue
+        vs, mets = [], []
+        if base in S:
+            vs.append(("2.0.0", S[k]["median"] / S[base]["median"]))
+            mets.append(S[base]["median"] / S[k]["median"] >= 5)
+        if "tar" in S:
+            vs.append(("tar", S[k]["median"] / S["tar"]["median"]))
+            mets.append(S["tar"]["median"] / S[k]["median"] >= 0.8)
+        up, down = stats(got[k]["upload_us"]), stats(got[k]["download_us"])
+        ctx.row(B, name, S[k], vs=vs, target=">=5x faster than 2.0.0; >=80% of tar throughput",
+                met=all(mets) if mets else None,
+                note="%.0f MB/s (up %s, down %s), peak RSS %.1f MB" % (
+                    thr(k), fmt_us(up["median"]), fmt_us(down["median"]),
+                    got[k]["vmhwm_kb"] / 1024))
+    return got
+
+
+def bench_transfers(ctx):
+    p = ctx.prof
+    small = make_small(ctx)
+    bench_xfer(ctx, "20 MB in 200 files", small, 200 * 100 * 1024, p["small_n"],
+               p["small_warmup"], p["small_n"], p["small_warmup"])
+    shutil.rmtree(small, ignore_errors=True)
+    peaks = {}
+    for mb in p["big_mb"]:
+        big = make_big(ctx, mb)
+        label = "one %s file" % ("%d GB" % (mb // 1024) if mb >= 1024 else "%d MB" % mb)
+        got = bench_xfer(ctx, label, big, mb << 20, p["big_n"], p["big_warmup"], p["old_big_n"],
+                         0)
+        shutil.rmtree(big, ignore_errors=True)
+        peaks[mb] = {k: (v or {}).get("vmhwm_kb") for k, v in got.items() if k != "tar"}
+    ctx.results["xfer_peak_kb"] = peaks
+    sizes = sorted(peaks)
+    for k, name in (("c", "NoxRunner C local"), ("c_http", "NoxRunner C via noxrunnerd"),
+                    ("py200", "noxrunner 2.0.0 local"), ("py200_http", "noxrunner 2.0.0 HTTP")):
+        vals = [(mb, peaks[mb].get(k)) for mb in sizes if peaks[mb].get(k)]
+        if not vals:
+            continue
+        desc = ", ".join("%s: %.1f MB" % ("%d MB" % mb if mb < 1024 else "%d GB" % (mb // 1024),
+                                          kb / 1024) for mb, kb in vals)
+        st = {"n": len(vals), "median": float("nan"), "p90": float("nan")}
+        met = None
+        target = ""
+        if k.startswith("c"):
+            target = "independent of data size"
+            if len(vals) > 1:
+                met = vals[-1][1] <= vals[0][1] * 1.25 + 4096
+            else:
+                desc += " (one size only in --quick)"
+        ctx.row("peak RSS of the transferring process", name, st, unit="none", target=target,
+                met=met, note=desc)
+
+
+# ---- threads ---------------------------------------------------------------
+
+def bench_threads(ctx):
+    p = ctx.prof
+    ncpu = os.cpu_count() or 1
+    for backend in ("local", "http"):
+        if backend == "http" and not ctx.url:
+            continue
+        levels = p["threads"] if backend == "local" else p["http_threads"]
+        res = {}
+        for t in levels:
+            per = max(5, p["thread_execs"] // t)
+            print("  threads (%s): %d threads x %d execs" % (backend, t, per), flush=True)
+            if backend == "local":
+                opts = ["--home", ctx.home("thr"), "--agent", ctx.agent]
+                sbx = 1
+            else:
+                # the server caps concurrent execs per sandbox; spread over sandboxes
+                opts = ["--url", ctx.url]
+                sbx = max(1, t // 16)
+            r = attempt(ctx, "%d threads %s" % (t, backend), lambda: ctx.nb(
+                "threads", "--threads", t, "--n", per, "--warmup", 5, "--sandboxes", sbx, *opts))
+            if r:
+                res[t] = r
+        ctx.results["threads_" + backend] = res
+        if 1 not in res:
+            continue
+        base = res[1]["execs_per_sec"]
+        B = "%s exec `true`, T threads sharing one client" % (
+            "local" if backend == "local" else "HTTP")
+        for t, r in sorted(res.items()):
+            st = stats(r["samples_us"])
+            scale = r["execs_per_sec"] / base
+            note = "%.0f execs/s, %.2fx of 1 thread, %d errors%s" % (
+                r["execs_per_sec"], scale, r["errors"],
+                (" (" + r["first_error"] + ")") if r["errors"] else "")
+            target, met = "", None
+            if t > 1:
+                want = 0.75 * min(t, ncpu)
+                target = "no errors; >= %.2fx of 1 thread (0.75 x min(T, %d cores))" % (
+                    want, ncpu)
+                met = r["errors"] == 0 and scale >= want
+            ctx.row(B, "%d threads, %d sandbox(es)" % (t, r["sandboxes"]), st,
+                    target=target, met=met, note=note)
+
+
+# ---- many sandboxes ----------------------------------------------------------
+
+def bench_many(ctx):
+    count = ctx.args.sandboxes or ctx.prof["many"]
+    print("  %d live sandboxes" % count, flush=True)
+    r = attempt(ctx, "%d sandboxes" % count, lambda: ctx.nb(
+        "many", "--count", count, "--home", ctx.home("many"), "--agent", ctx.agent))
+    ctx.results["many"] = r
+    if not r:
+        return
+    B = "%d live sandboxes on this machine" % count
+    ok = r["responded"] == count and r["created"] == count
+    ctx.row(B, "exec `true` in each, all alive", stats(r["samples_us"]),
+            target="all %d respond" % count, met=ok,
+            note="%d/%d created, %d responded, create median %s%s" % (
+                r["created"], count, r["responded"], fmt_us(stats(r["create_us"])["median"]),
+                (", first error: " + r["first_error"]) if r["first_error"] else ""))
+    ctx.row(B, "memory per idle sandbox", {"n": r["agents"], "median": float("nan"),
+                                           "p90": float("nan")}, unit="none",
+            target="PSS < 2 MB", met=r["pss_kb_per_sandbox"] < 2048,
+            note="PSS %.0f kB (RSS %.0f kB) per sandbox over %d agents, %d processes" % (
+                r["pss_kb_per_sandbox"], r["rss_kb_per_sandbox"], r["agents"], r["processes"]))
+
+
+# ---- output -------------------------------------------------------------------
+
+def vs_text(vs):
+    return ", ".join("%.2fx %s" % (v, k) for k, v in vs if v is not None)
+
+
+def table(ctx):
+    head = ["benchmark", "implementation", "n", "median", "p90", "ratio (median) vs baseline",
+            "target", "met?", "notes"]
+    lines = []
+    for r in ctx.rows:
+        st = r["stats"]
+        if r["unit"] == "none":
+            med = p90 = "-"
+        else:
+            med, p90 = fmt_us(st["median"]), fmt_us(st["p90"])
+        met = {True: "yes", False: "NO", None: "-" if not r["target"] else "n/a"}[r["met"]]
+        lines.append([r["bench"], r["impl"], str(st.get("n", "")), med, p90, vs_text(r["vs"]),
+                      r["target"], met, r["note"]])
+    return head, lines
+
+
+def render_text(head, lines):
+    cols = list(zip(head, *lines)) if lines else [(h,) for h in head]
+    # The notes column can be long; keep it last and unpadded.
+    widths = [max(len(x) for x in c) for c in cols[:-1]]
+    out = []
+
+    def fmt(row):
+        return "  ".join(x.ljust(w) for x, w in zip(row[:-1], widths)) + "  " + row[-1]
+
+    out.append(fmt(head))
+    out.append("  ".join("-" * w for w in widths) + "  " + "-" * 5)
+    prev = None
+    for ln in lines:
+        row = list(ln)
+        if row[0] == prev:
+            row[0] = ""
+        else:
+            prev = row[0]
+        out.append(fmt(row))
+    return "\n".join(out)
+
+
+def render_md(m, head, lines, ctx):
+    out = ["# NoxRunner benchmarks (%s)" % ctx.args.profile, "",
+           "Machine: %s, %s cores, %s, kernel %s, load average at start %s; %s; commit %s" % (
+               m["hostname"], m["nproc"], m["cpu"], m["kernel"],
+               " ".join("%.2f" % x for x in m["loadavg_start"]), m["date"], m["commit"]), "",
+           "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for ln in lines:
+        out.append("| " + " | ".join(x.replace("|", "\\|") for x in ln) + " |")
+    if ctx.skipped:
+        out += ["", "Not measured:", ""]
+        out += ["- %s: %s" % (s["what"], s["why"]) for s in ctx.skipped]
+    return "\n".join(out) + "\n"
+
+
+def no_nan(x):
+    """NaN (a statistic that does not apply) as null: strict JSON."""
+    if isinstance(x, float) and x != x:
+        return None
+    if isinstance(x, dict):
+        return {k: no_nan(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [no_nan(v) for v in x]
+    return x
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", dest="profile", action="store_const", const="quick")
+    ap.add_argument("--full", dest="profile", action="store_const", const="full")
+    ap.add_argument("--tools", required=True)
+    ap.add_argument("--sandboxes", type=int, help="live sandboxes to hold (default 500, 50 quick)")
+    ap.add_argument("--data-dir", default="/tmp", help="where test data is generated")
+    ap.add_argument("--only", help="comma list: exec,http,create,xfer,threads,many")
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    args = ap.parse_args()
+    args.profile = args.profile or "full"
+    prof = PROFILES[args.profile]
+    only = set(args.only.split(",")) if args.only else None
+    m = machine()
+    print("NoxRunner bench (%s) on %s: %s cores, %s, %s, kernel %s, load average %s" % (
+        args.profile, m["hostname"], m["nproc"], m["cpu"], m["memory"], m["kernel"],
+        " ".join("%.2f" % x for x in m["loadavg_start"])), flush=True)
+    ctx = Ctx(args, prof)
+    t0 = time.time()
+    try:
+        steps = [("exec", bench_exec_local), ("http", bench_exec_http),
+                 ("create", bench_create), ("xfer", bench_transfers),
+                 ("threads", bench_threads), ("many", bench_many)]
+        need_server = not only or only & {"http", "create", "xfer", "threads"}
+        if need_server:
+            attempt(ctx, "noxrunnerd", ctx.start_server)
+        for name, fn in steps:
+            if only and name not in only:
+                continue
+            if name == "http" and not ctx.url:
+                continue
+            print("== %s" % name, flush=True)
+            fn(ctx)
+    finally:
+        ctx.stop_server()
+        shutil.rmtree(ctx.data, ignore_errors=True)
+        shutil.rmtree(ctx.tmp, ignore_errors=True)
+    m["loadavg_end"] = os.getloadavg()
+    m["seconds"] = round(time.time() - t0, 1)
+    head, lines = table(ctx)
+    print()
+    print("Machine: %s cores, %s, kernel %s, load average %s at start, %s at end; %s; commit %s" % (
+        m["nproc"], m["cpu"], m["kernel"], " ".join("%.2f" % x for x in m["loadavg_start"]),
+        " ".join("%.2f" % x for x in m["loadavg_end"]), m["date"], m["commit"]))
+    print(render_text(head, lines))
+    for s in ctx.skipped:
+        print("not measured: %s: %s" % (s["what"], s["why"]))
+    os.makedirs(args.out, exist_ok=True)
+    doc = {"profile": args.profile, "machine": m, "rows": ctx.rows, "skipped": ctx.skipped,
+           "raw": ctx.results}
+    with open(os.path.join(args.out, "latest.json"), "w") as f:
+        json.dump(no_nan(doc), f, indent=1, default=str)
+    with open(os.path.join(args.out, "latest.md"), "w") as f:
+        f.write(render_md(m, head, lines, ctx))
+    print("\nwrote %s and latest.md (%.0f s)" % (os.path.join(args.out, "latest.json"),
+                                                  m["seconds"]))
+
+
+if __name__ == "__main__":
+    main()

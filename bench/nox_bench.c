@@ -1,0 +1,576 @@
+/*
+ * nox_bench.c - the C half of the NoxRunner benchmark suite.
+ *
+ * One mode per invocation; each prints one JSON object on stdout with the
+ * raw samples (microseconds) and a few facts. bench/bench.py runs the
+ * modes, the baselines and the language drivers, and computes medians,
+ * p90 and ratios. No timed assertions: this program measures, it never
+ * judges.
+ *
+ *   nox_bench spawn   --n N --warmup W [--cmd PROG]       posix_spawn+wait floor
+ *   nox_bench bwrap   --n N --warmup W --ws DIR           bwrap per command
+ *   nox_bench exec    --n N --warmup W (--home D | --url U)
+ *   nox_bench create  --n N --warmup W (--home D | --url U)
+ *   nox_bench xfer    --n N --warmup W (--home D | --url U) --src DIR --out DIR
+ *   nox_bench threads --threads T --n PER_THREAD (--home D | --url U) [--sandboxes K]
+ *   nox_bench many    --count C (--home D)
+ *
+ * --agent PATH selects the nox-sandbox agent for the local backend.
+ */
+#define _GNU_SOURCE
+#include <noxrunner/noxrunner.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static struct {
+    const char *mode, *home, *url, *agent, *cmd, *ws, *src, *out;
+    int n, warmup, threads, sandboxes, count;
+} A = {.n = 200, .warmup = 20, .threads = 1, .sandboxes = 1, .count = 50, .cmd = "true"};
+
+static int64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static void die(const char *what, nox_error *e) {
+    fprintf(stderr, "nox_bench %s: %s: %s (%s)\n", A.mode, what,
+            e ? nox_error_message(e) : strerror(errno),
+            e ? nox_code_name(nox_error_code(e)) : "errno");
+    nox_error_free(e);
+    exit(1);
+}
+
+/* ---- JSON output ----------------------------------------------------- */
+
+static void print_samples(const char *key, const double *s, int n) {
+    printf("\"%s\":[", key);
+    for (int i = 0; i < n; i++)
+        printf("%s%.3f", i ? "," : "", s[i]);
+    printf("]");
+}
+
+static long status_kb(const char *field) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    size_t fl = strlen(field);
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, field, fl) && line[fl] == ':')
+            v = strtol(line + fl + 1, NULL, 10);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* ---- client ---------------------------------------------------------- */
+
+static nox_client *client(void) {
+    nox_client_options o;
+    nox_client_options_init(&o, NOX_CLIENT_OPTIONS_VERSION);
+    if (A.url) {
+        o.backend = NOX_BACKEND_HTTP;
+        o.base_url = A.url;
+        o.request_timeout_ms = 600000;
+    } else {
+        o.backend = NOX_BACKEND_LOCAL;
+        o.base_dir = A.home;
+        o.agent_path = A.agent;
+    }
+    o.max_archive_bytes = (uint64_t)16 << 30;
+    nox_client *c;
+    nox_error *e = NULL;
+    if (nox_client_new(&c, &o, &e))
+        die("client", e);
+    return c;
+}
+
+static void sandbox(nox_client *c, const char *sid) {
+    nox_error *e = NULL;
+    nox_sandbox_info *i = NULL;
+    if (nox_sandbox_create(c, sid, NULL, &i, &e))
+        die("create", e);
+    nox_sandbox_info_free(i);
+    if (nox_sandbox_wait_ready(c, sid, 30000, &e))
+        die("wait_ready", e);
+}
+
+static const char *const TRUE_ARGV[] = {"true", NULL};
+
+static int exec_true(nox_client *c, const char *sid, nox_error **e) {
+    nox_exec_result *r = NULL;
+    int rc = nox_exec(c, sid, TRUE_ARGV, NULL, &r, e);
+    if (!rc && nox_exec_result_exit_code(r) != 0)
+        rc = 1;
+    nox_exec_result_free(r);
+    return rc;
+}
+
+static void print_header(nox_client *c) {
+    printf("{\"mode\":\"%s\",\"backend\":\"%s\",\"isolation\":\"%s\",\"version\":\"%s\",",
+           A.mode, A.url ? "http" : "local",
+           c ? nox_isolation_name(nox_client_isolation(c)) : "n/a", nox_version_string());
+}
+
+/* ---- spawn floor and bwrap ------------------------------------------- */
+
+static double spawn_once(char *const *argv) {
+    pid_t pid;
+    int64_t t0 = now_ns();
+    if (posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ))
+        die("posix_spawnp", NULL);
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    double us = (double)(now_ns() - t0) / 1e3;
+    if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+        fprintf(stderr, "nox_bench %s: %s failed (status %d)\n", A.mode, argv[0], st);
+        exit(1);
+    }
+    return us;
+}
+
+static int run_spawn(char *const *argv) {
+    double *s = calloc((size_t)A.n, sizeof *s);
+    for (int i = 0; i < A.warmup; i++)
+        spawn_once(argv);
+    for (int i = 0; i < A.n; i++)
+        s[i] = spawn_once(argv);
+    print_header(NULL);
+    print_samples("samples_us", s, A.n);
+    printf("}\n");
+    free(s);
+    return 0;
+}
+
+static int mode_bwrap(void) {
+    /* What a user writes to isolate one command by hand: the system
+     * read-only, fresh /proc, /dev and /tmp, the workspace bound
+     * read-write, every namespace unshared. */
+    char *argv[] = {"bwrap", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
+                    "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+                    "--symlink", "usr/sbin", "/sbin", "--ro-bind", "/etc", "/etc",
+                    "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+                    "--bind", (char *)A.ws, "/workspace", "--chdir", "/workspace",
+                    "--unshare-all", "--die-with-parent", "--new-session",
+                    (char *)A.cmd, NULL};
+    return run_spawn(argv);
+}
+
+/* ---- exec ------------------------------------------------------------ */
+
+static int mode_exec(void) {
+    nox_client *c = client();
+    const char *sid = "bench-exec";
+    sandbox(c, sid);
+    nox_error *e = NULL;
+    double *s = calloc((size_t)A.n, sizeof *s);
+    for (int i = 0; i < A.warmup; i++)
+        if (exec_true(c, sid, &e))
+            die("exec", e);
+    for (int i = 0; i < A.n; i++) {
+        int64_t t0 = now_ns();
+        if (exec_true(c, sid, &e))
+            die("exec", e);
+        s[i] = (double)(now_ns() - t0) / 1e3;
+    }
+    print_header(c);
+    print_samples("samples_us", s, A.n);
+    printf("}\n");
+    nox_sandbox_delete(c, sid, NULL);
+    nox_client_free(c);
+    free(s);
+    return 0;
+}
+
+/* ---- create + delete -------------------------------------------------- */
+
+static int mode_create(void) {
+    nox_client *c = client();
+    nox_error *e = NULL;
+    double *sc = calloc((size_t)A.n, sizeof *sc), *sd = calloc((size_t)A.n, sizeof *sd),
+           *st = calloc((size_t)A.n, sizeof *st);
+    char sid[64];
+    for (int i = -A.warmup; i < A.n; i++) {
+        snprintf(sid, sizeof sid, "bench-create-%d", i + A.warmup);
+        nox_sandbox_info *info = NULL;
+        int64_t t0 = now_ns();
+        if (nox_sandbox_create(c, sid, NULL, &info, &e))
+            die("create", e);
+        int64_t t1 = now_ns();
+        if (nox_sandbox_delete(c, sid, &e))
+            die("delete", e);
+        int64_t t2 = now_ns();
+        nox_sandbox_info_free(info);
+        if (i >= 0) {
+            sc[i] = (double)(t1 - t0) / 1e3;
+            sd[i] = (double)(t2 - t1) / 1e3;
+            st[i] = (double)(t2 - t0) / 1e3;
+        }
+    }
+    print_header(c);
+    print_samples("samples_us", st, A.n);
+    printf(",");
+    print_samples("create_us", sc, A.n);
+    printf(",");
+    print_samples("delete_us", sd, A.n);
+    printf("}\n");
+    nox_client_free(c);
+    free(sc);
+    free(sd);
+    free(st);
+    return 0;
+}
+
+/* ---- upload + download ------------------------------------------------ */
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *f) {
+    (void)sb;
+    (void)flag;
+    (void)f;
+    return remove(p);
+}
+
+static long long tree_bytes;
+static int sum_entry(const char *p, const struct stat *sb, int flag, struct FTW *f) {
+    (void)p;
+    (void)f;
+    if (flag == FTW_F)
+        tree_bytes += sb->st_size;
+    return 0;
+}
+
+static int mode_xfer(void) {
+    nox_client *c = client();
+    const char *sid = "bench-xfer";
+    sandbox(c, sid);
+    nox_error *e = NULL;
+    tree_bytes = 0;
+    nftw(A.src, sum_entry, 16, FTW_PHYS);
+    double *su = calloc((size_t)A.n, sizeof *su), *sd = calloc((size_t)A.n, sizeof *sd),
+           *st = calloc((size_t)A.n, sizeof *st);
+    for (int i = -A.warmup; i < A.n; i++) {
+        nftw(A.out, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        int64_t t0 = now_ns();
+        if (nox_upload_dir(c, sid, A.src, "/workspace/data", &e))
+            die("upload_dir", e);
+        int64_t t1 = now_ns();
+        if (nox_download_to_dir(c, sid, "/workspace/data", A.out, &e))
+            die("download_to_dir", e);
+        int64_t t2 = now_ns();
+        if (i >= 0) {
+            su[i] = (double)(t1 - t0) / 1e3;
+            sd[i] = (double)(t2 - t1) / 1e3;
+            st[i] = (double)(t2 - t0) / 1e3;
+        }
+    }
+    long long got = tree_bytes;
+    tree_bytes = 0;
+    nftw(A.out, sum_entry, 16, FTW_PHYS);
+    if (tree_bytes != got) {
+        fprintf(stderr, "nox_bench xfer: downloaded %lld bytes, uploaded %lld\n", tree_bytes,
+                got);
+        exit(1);
+    }
+    nftw(A.out, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    print_header(c);
+    printf("\"bytes\":%lld,\"vmhwm_kb\":%ld,", got, status_kb("VmHWM"));
+    print_samples("samples_us", st, A.n);
+    printf(",");
+    print_samples("upload_us", su, A.n);
+    printf(",");
+    print_samples("download_us", sd, A.n);
+    printf("}\n");
+    nox_sandbox_delete(c, sid, NULL);
+    nox_client_free(c);
+    return 0;
+}
+
+/* ---- threads ---------------------------------------------------------- */
+
+typedef struct {
+    nox_client *c;
+    int idx;
+    int errors;
+    double *lat;
+    char first_error[256];
+} worker;
+
+static pthread_barrier_t start_line;
+
+static void *work(void *arg) {
+    worker *w = arg;
+    char sid[64];
+    snprintf(sid, sizeof sid, "bench-thr-%d", w->idx % A.sandboxes);
+    pthread_barrier_wait(&start_line);
+    for (int i = 0; i < A.n; i++) {
+        nox_error *e = NULL;
+        int64_t t0 = now_ns();
+        int rc = exec_true(w->c, sid, &e);
+        w->lat[i] = (double)(now_ns() - t0) / 1e3;
+        if (rc) {
+            if (!w->errors++)
+                snprintf(w->first_error, sizeof w->first_error, "%s",
+                         e ? nox_error_message(e) : "exit code not 0");
+        }
+        nox_error_free(e);
+    }
+    return NULL;
+}
+
+static int mode_threads(void) {
+    nox_client *c = client();
+    char sid[64];
+    for (int k = 0; k < A.sandboxes; k++) {
+        snprintf(sid, sizeof sid, "bench-thr-%d", k);
+        sandbox(c, sid);
+        nox_error *e = NULL;
+        for (int i = 0; i < A.warmup; i++)
+            if (exec_true(c, sid, &e))
+                die("exec", e);
+    }
+    worker *w = calloc((size_t)A.threads, sizeof *w);
+    pthread_t *t = calloc((size_t)A.threads, sizeof *t);
+    pthread_barrier_init(&start_line, NULL, (unsigned)A.threads + 1);
+    for (int i = 0; i < A.threads; i++) {
+        w[i].c = c;
+        w[i].idx = i;
+        w[i].lat = calloc((size_t)A.n, sizeof(double));
+        pthread_create(&t[i], NULL, work, &w[i]);
+    }
+    pthread_barrier_wait(&start_line);
+    int64_t t0 = now_ns();
+    for (int i = 0; i < A.threads; i++)
+        pthread_join(t[i], NULL);
+    double secs = (double)(now_ns() - t0) / 1e9;
+    int errors = 0;
+    const char *first = "";
+    for (int i = 0; i < A.threads; i++) {
+        errors += w[i].errors;
+        if (w[i].errors && !*first)
+            first = w[i].first_error;
+    }
+    print_header(c);
+    printf("\"threads\":%d,\"sandboxes\":%d,\"execs\":%d,\"errors\":%d,\"seconds\":%.6f,"
+           "\"execs_per_sec\":%.2f,\"first_error\":\"",
+           A.threads, A.sandboxes, A.threads * A.n, errors, secs, A.threads * A.n / secs);
+    for (const char *p = first; *p; p++)
+        if (*p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
+            putchar(*p);
+    printf("\",");
+    double *all = calloc((size_t)A.threads * (size_t)A.n, sizeof *all);
+    for (int i = 0; i < A.threads; i++)
+        memcpy(all + (size_t)i * (size_t)A.n, w[i].lat, (size_t)A.n * sizeof(double));
+    print_samples("samples_us", all, A.threads * A.n);
+    printf("}\n");
+    for (int k = 0; k < A.sandboxes; k++) {
+        snprintf(sid, sizeof sid, "bench-thr-%d", k);
+        nox_sandbox_delete(c, sid, NULL);
+    }
+    nox_client_free(c);
+    return 0;
+}
+
+/* ---- many sandboxes ---------------------------------------------------- */
+
+/* Pss and Rss (kB) of pid and every descendant. */
+static void tree_mem(pid_t pid, long *pss, long *rss, int *procs) {
+    char path[384], line[256];
+    snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    ++*procs;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "Pss:", 4))
+            *pss += strtol(line + 4, NULL, 10);
+        else if (!strncmp(line, "Rss:", 4))
+            *rss += strtol(line + 4, NULL, 10);
+    }
+    fclose(f);
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "/proc/%d/task/%s/children", (int)pid, de->d_name);
+        FILE *cf = fopen(path, "r");
+        int child;
+        while (cf && fscanf(cf, "%d", &child) == 1)
+            tree_mem(child, pss, rss, procs);
+        if (cf)
+            fclose(cf);
+    }
+    if (d)
+        closedir(d);
+}
+
+/* The agents of the sandboxes under home: the "pid" of each session's
+ * meta.json. */
+static int agent_pids(pid_t *out, int max) {
+    DIR *d = opendir(A.home);
+    struct dirent *de;
+    int n = 0;
+    while (d && (de = readdir(d)) && n < max) {
+        if (de->d_name[0] == '.')
+            continue;
+        char path[4096], buf[4096];
+        snprintf(path, sizeof path, "%s/%s/meta.json", A.home, de->d_name);
+        int fd = open(path, O_RDONLY);
+        if (fd < 0)
+            continue;
+        ssize_t k = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (k <= 0)
+            continue;
+        buf[k] = 0;
+        char *p = strstr(buf, "\"agentPid\"");
+        if (p && (p = strchr(p, ':')))
+            out[n++] = (pid_t)strtol(p + 1, NULL, 10);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static int mode_many(void) {
+    nox_client *c = client();
+    nox_error *e = NULL;
+    char sid[64];
+    double *sc = calloc((size_t)A.count, sizeof *sc), *se = calloc((size_t)A.count, sizeof *se);
+    int created = 0, ok = 0;
+    char first[256] = "";
+    for (int i = 0; i < A.count; i++) {
+        snprintf(sid, sizeof sid, "bench-many-%d", i);
+        nox_sandbox_info *info = NULL;
+        int64_t t0 = now_ns();
+        if (nox_sandbox_create(c, sid, NULL, &info, &e)) {
+            if (!*first)
+                snprintf(first, sizeof first, "create %d: %s", i, nox_error_message(e));
+            nox_error_free(e);
+            e = NULL;
+            continue;
+        }
+        sc[created++] = (double)(now_ns() - t0) / 1e3;
+        nox_sandbox_info_free(info);
+    }
+    /* Every sandbox, all live at once, must answer an exec. */
+    for (int i = 0; i < A.count; i++) {
+        snprintf(sid, sizeof sid, "bench-many-%d", i);
+        int64_t t0 = now_ns();
+        if (exec_true(c, sid, &e) == 0)
+            se[ok++] = (double)(now_ns() - t0) / 1e3;
+        else if (!*first)
+            snprintf(first, sizeof first, "exec %d: %s", i, e ? nox_error_message(e) : "exit");
+        nox_error_free(e);
+        e = NULL;
+    }
+    /* Idle: let the exec's short-lived allocations settle. */
+    sleep(1);
+    pid_t *pids = calloc((size_t)A.count + 16, sizeof *pids);
+    int np = agent_pids(pids, A.count + 16);
+    long pss = 0, rss = 0;
+    int procs = 0;
+    for (int i = 0; i < np; i++)
+        tree_mem(pids[i], &pss, &rss, &procs);
+    double del_s;
+    int64_t t0 = now_ns();
+    for (int i = 0; i < A.count; i++) {
+        snprintf(sid, sizeof sid, "bench-many-%d", i);
+        nox_sandbox_delete(c, sid, NULL);
+    }
+    del_s = (double)(now_ns() - t0) / 1e9;
+    print_header(c);
+    printf("\"count\":%d,\"created\":%d,\"responded\":%d,\"agents\":%d,\"processes\":%d,"
+           "\"pss_kb\":%ld,\"rss_kb\":%ld,\"pss_kb_per_sandbox\":%.1f,\"rss_kb_per_sandbox\":%.1f,"
+           "\"delete_all_seconds\":%.3f,\"first_error\":\"",
+           A.count, created, ok, np, procs, pss, rss, np ? (double)pss / np : 0.0,
+           np ? (double)rss / np : 0.0, del_s);
+    for (const char *p = first; *p; p++)
+        if (*p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
+            putchar(*p);
+    printf("\",");
+    print_samples("create_us", sc, created);
+    printf(",");
+    print_samples("samples_us", se, ok);
+    printf("}\n");
+    nox_client_free(c);
+    return 0;
+}
+
+/* ---- main ------------------------------------------------------------- */
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: nox_bench MODE [--n N] [--warmup W] [--home D|--url U] ...\n");
+        return 2;
+    }
+    A.mode = argv[1];
+    for (int i = 2; i + 1 < argc; i += 2) {
+        const char *k = argv[i], *v = argv[i + 1];
+        if (!strcmp(k, "--n"))
+            A.n = atoi(v);
+        else if (!strcmp(k, "--warmup"))
+            A.warmup = atoi(v);
+        else if (!strcmp(k, "--home"))
+            A.home = v;
+        else if (!strcmp(k, "--url"))
+            A.url = v;
+        else if (!strcmp(k, "--agent"))
+            A.agent = v;
+        else if (!strcmp(k, "--cmd"))
+            A.cmd = v;
+        else if (!strcmp(k, "--ws"))
+            A.ws = v;
+        else if (!strcmp(k, "--src"))
+            A.src = v;
+        else if (!strcmp(k, "--out"))
+            A.out = v;
+        else if (!strcmp(k, "--threads"))
+            A.threads = atoi(v);
+        else if (!strcmp(k, "--sandboxes"))
+            A.sandboxes = atoi(v);
+        else if (!strcmp(k, "--count"))
+            A.count = atoi(v);
+        else {
+            fprintf(stderr, "nox_bench: unknown option %s\n", k);
+            return 2;
+        }
+    }
+    if (A.n < 1)
+        A.n = 1;
+    if (!strcmp(A.mode, "spawn")) {
+        char *av[] = {(char *)A.cmd, NULL};
+        return run_spawn(av);
+    }
+    if (!strcmp(A.mode, "bwrap"))
+        return mode_bwrap();
+    if (!strcmp(A.mode, "exec"))
+        return mode_exec();
+    if (!strcmp(A.mode, "create"))
+        return mode_create();
+    if (!strcmp(A.mode, "xfer"))
+        return mode_xfer();
+    if (!strcmp(A.mode, "threads"))
+        return mode_threads();
+    if (!strcmp(A.mode, "many"))
+        return mode_many();
+    fprintf(stderr, "nox_bench: unknown mode %s\n", A.mode);
+    return 2;
+}
