@@ -47,14 +47,20 @@ static uint64_t spawn_gen;
 static int no_children = 1;
 static int spawning_closed;
 
+/* SIGCHLD is blocked in every thread of the agent; the reaper takes it
+ * with sigwaitinfo() and then reaps whatever has exited. It sleeps while
+ * nothing exits, so a spawn costs it no wakeup. */
 static void *reaper(void *arg) {
     (void)arg;
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
     for (;;) {
         pthread_mutex_lock(&tab_mu);
         uint64_t seen = spawn_gen;
         pthread_mutex_unlock(&tab_mu);
         int st;
-        pid_t pid = waitpid(-1, &st, 0);
+        pid_t pid = waitpid(-1, &st, WNOHANG);
         if (pid > 0) {
             pthread_mutex_lock(&tab_mu);
             for (child *c = tab; c; c = c->next) {
@@ -67,24 +73,31 @@ static void *reaper(void *arg) {
                 }
             }
             pthread_mutex_unlock(&tab_mu);
-            continue;
+            continue; /* maybe more */
         }
-        if (errno == EINTR)
+        if (pid < 0 && errno == EINTR)
             continue;
-        /* ECHILD: nothing left; sleep until the next spawn. */
-        pthread_mutex_lock(&tab_mu);
-        if (spawn_gen == seen) {
-            no_children = 1;
-            pthread_cond_broadcast(&tab_cv);
-            while (spawn_gen == seen)
-                pthread_cond_wait(&tab_cv, &tab_mu);
+        if (pid < 0) {
+            /* ECHILD: nothing left (unless a spawn happened meanwhile). */
+            pthread_mutex_lock(&tab_mu);
+            if (spawn_gen == seen) {
+                no_children = 1;
+                pthread_cond_broadcast(&tab_cv);
+            }
+            pthread_mutex_unlock(&tab_mu);
         }
-        pthread_mutex_unlock(&tab_mu);
+        while (sigwaitinfo(&chld, NULL) < 0 && errno == EINTR) {
+        }
     }
     return NULL;
 }
 
 int agent_exec_init(void) {
+    /* Before any other thread exists, so that all of them inherit it. */
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &chld, NULL);
     pthread_t t;
     pthread_attr_t a;
     pthread_attr_init(&a);
@@ -141,7 +154,6 @@ static int spawn_child(const char *path, char *const *argv, char *const *envp,
             tab = c;
             spawn_gen++;
             no_children = 0;
-            pthread_cond_broadcast(&tab_cv);
         }
     }
     pthread_mutex_unlock(&tab_mu);
