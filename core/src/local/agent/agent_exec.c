@@ -2,11 +2,13 @@
  * agent_exec.c - run one command for an exec request and stream its
  * output back; reap every child of the agent; kill process trees.
  *
- * Reaping: one reaper thread calls waitpid(-1). Spawning holds the child
- * table's mutex across posix_spawn() and the table insert, so the reaper
- * (which takes the mutex before looking a pid up) can never see an exit
- * before the pid is known. Orphans reparented to the agent are reaped and
- * forgotten. Each exec learns its child's exit through an eventfd.
+ * Reaping: the thread running an exec reaps its own command as soon as
+ * the command's pidfd reports the exit. A reaper thread, woken by
+ * SIGCHLD, reaps everything else (orphans reparented to the agent, which
+ * is pid 1) and any command it happens to catch first; it then passes the
+ * status on through the child table and an eventfd. Spawning holds the
+ * table's mutex across posix_spawn() and the insert, and both reapers
+ * take it before looking a pid up, so no exit status is ever lost.
  */
 #include "local/agent/agent.h"
 #include "local/local.h"

@@ -106,9 +106,13 @@ mnt_ok:
 
 static int bind_entry(int rootfd, const char *root, const char *name,
                       char *msg, size_t cap) {
-    char host[4096], target[4096];
-    snprintf(host, sizeof host, "/%s", name);
-    snprintf(target, sizeof target, "%s/%s", root, name);
+    char host[512], target[4096 + 512];
+    int hn = snprintf(host, sizeof host, "/%s", name);
+    int tn = snprintf(target, sizeof target, "%s/%s", root, name);
+    if (hn < 0 || (size_t)hn >= sizeof host || tn < 0 || (size_t)tn >= sizeof target) {
+        snprintf(msg, cap, "path of /%.200s in the sandbox root is too long", name);
+        return NOX_ESANDBOX;
+    }
     struct stat st;
     if (lstat(host, &st) != 0)
         return 0; /* vanished meanwhile */
@@ -152,8 +156,12 @@ static int bind_entry(int rootfd, const char *root, const char *name,
 int ns_build_root(const char *session_dir, int pidns, int *proc_ok, char *msg,
                   size_t cap) {
     char root[4096], ws[4096], path[4200];
-    snprintf(root, sizeof root, "%s/" NOX_ROOT_DIR, session_dir);
-    snprintf(ws, sizeof ws, "%s/" NOX_WORKSPACE_DIR, session_dir);
+    int rn = snprintf(root, sizeof root, "%s/" NOX_ROOT_DIR, session_dir);
+    int wn = snprintf(ws, sizeof ws, "%s/" NOX_WORKSPACE_DIR, session_dir);
+    if (rn < 0 || (size_t)rn >= sizeof root || wn < 0 || (size_t)wn >= sizeof ws) {
+        snprintf(msg, cap, "session directory path too long: %.200s...", session_dir);
+        return NOX_ESANDBOX;
+    }
     *proc_ok = !pidns;
 
     /* Nothing we mount may leak back to the host. */
