@@ -152,7 +152,7 @@ static void usage(void) {
 int main(int argc, char **argv) {
     const char *dir = NULL, *sid = NULL;
     long ttl = -1;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
@@ -167,7 +167,6 @@ int main(int argc, char **argv) {
             ready_fd = (int)strtol(v, NULL, 10);
         else
             usage();
-        i++;
     }
     if (ready_fd >= 0)
         fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
