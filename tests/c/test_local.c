@@ -1166,6 +1166,40 @@ NT_TEST(missing_agent_is_a_clear_error) {
     free(base);
 }
 
+NT_TEST(agent_setup_errors_reach_the_caller) {
+    char *dir = nt_mkdtemp("fake");
+    char agent[4200], base[4200];
+    snprintf(agent, sizeof agent, "%s/fake-agent", dir);
+    snprintf(base, sizeof base, "%s/base", dir);
+    /* An agent that reports a setup failure on its ready fd, and one that
+     * dies without a word. */
+    const char *script = "#!/bin/sh\necho 'E -14 cannot do the thing: no reason' >&3\nexit 1\n";
+    NT_CHECK(nt_write_file(agent, script, strlen(script), 0755) == 0);
+    nox_client_options o;
+    nox_client_options_init(&o, NOX_CLIENT_OPTIONS_VERSION);
+    o.backend = NOX_BACKEND_LOCAL;
+    o.base_dir = base;
+    o.agent_path = agent;
+    nox_client *c = NULL;
+    NT_OK(nox_client_new(&c, &o, &err));
+    NT_FAILS(NOX_ESANDBOX, "cannot do the thing: no reason", create_ttl(c, "f", 10, NULL, &err));
+    nox_client_free(c);
+    o.agent_path = "/bin/false";
+    NT_OK(nox_client_new(&c, &o, &err));
+    NT_FAILS(NOX_ESANDBOX, "exited during setup", create_ttl(c, "f", 10, NULL, &err));
+    /* Nothing is left behind for a failed create. */
+    nox_sandbox_list *l = NULL;
+    NT_OK(nox_sandbox_list_all(c, &l, &err));
+    NT_CHECK_INT(nox_sandbox_list_count(l), 0);
+    nox_sandbox_list_free(l);
+    char *sd = session_dir(base, "f");
+    NT_CHECK(!dir_exists(sd));
+    free(sd);
+    nox_client_free(c);
+    nt_rm_rf(dir);
+    free(dir);
+}
+
 NT_TEST(base_dir_is_created_private) {
     char *tmp = nt_mkdtemp("mk");
     char base[4200];
@@ -1337,6 +1371,7 @@ int main(void) {
     NT_RUN(info_health_and_isolation);
     NT_RUN(namespaces_isolation_is_refused_clearly);
     NT_RUN(missing_agent_is_a_clear_error);
+    NT_RUN(agent_setup_errors_reach_the_caller);
     NT_RUN(base_dir_is_created_private);
     NT_RUN(no_descriptor_leaks);
     NT_RUN(agent_holds_no_caller_descriptors);
