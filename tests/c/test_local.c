@@ -1200,6 +1200,32 @@ NT_TEST(agent_setup_errors_reach_the_caller) {
     free(dir);
 }
 
+NT_TEST(long_base_dir_beyond_sun_path_works) {
+    /* The socket path exceeds sockaddr_un's 108 bytes: both sides go
+     * through /proc/self/fd/<dirfd>/sock instead. */
+    char *tmp = nt_mkdtemp("long");
+    char base[4200];
+    snprintf(base, sizeof base, "%s/%0120d", tmp, 7);
+    nox_client *c = nt_local_client(base, NULL);
+    NT_CHECK(c);
+    NT_OK(create_ttl(c, "long", 30, NULL, &err));
+    const char *argv[] = {"echo", "far", NULL};
+    nox_exec_result *r = nt_exec_ok(c, "long", argv);
+    NT_CHECK(r);
+    size_t n;
+    const uint8_t *d = nox_exec_result_stdout(r, &n);
+    NT_CHECK_BYTES(d, n, "far\n");
+    nox_exec_result_free(r);
+    nox_sandbox_list *l = NULL;
+    NT_OK(nox_sandbox_list_all(c, &l, &err));
+    NT_CHECK_INT(nox_sandbox_list_count(l), 1);
+    nox_sandbox_list_free(l);
+    NT_OK(nox_sandbox_delete(c, "long", &err));
+    nox_client_free(c);
+    nt_rm_rf(tmp);
+    free(tmp);
+}
+
 NT_TEST(base_dir_is_created_private) {
     char *tmp = nt_mkdtemp("mk");
     char base[4200];
@@ -1372,6 +1398,7 @@ int main(void) {
     NT_RUN(namespaces_isolation_is_refused_clearly);
     NT_RUN(missing_agent_is_a_clear_error);
     NT_RUN(agent_setup_errors_reach_the_caller);
+    NT_RUN(long_base_dir_beyond_sun_path_works);
     NT_RUN(base_dir_is_created_private);
     NT_RUN(no_descriptor_leaks);
     NT_RUN(agent_holds_no_caller_descriptors);
