@@ -1051,6 +1051,36 @@ NT_TEST(upload_and_download_round_trip_through_the_agent) {
     nox_bytes_free(b);
 }
 
+NT_TEST(large_files_cross_many_frames_both_ways) {
+    size_t big = 12u << 20;
+    uint8_t *buf = malloc(big);
+    uint32_t x = 12345;
+    for (size_t i = 0; i < big; i++) {
+        x = x * 1103515245u + 12345u;
+        buf[i] = (uint8_t)(x >> 16); /* incompressible enough */
+    }
+    nox_files *f = NULL;
+    NT_OK(nox_files_new(&f, &err));
+    NT_OK(nox_files_add(f, "big.bin", buf, big, 0, &err));
+    NT_OK(nox_upload(C, SID, f, "/workspace/big", &err));
+    nox_files_free(f);
+    char *o = sh_out(C, SID, "wc -c < /workspace/big/big.bin");
+    NT_CHECK(o && (size_t)atol(o) == big);
+    free(o);
+    char *local = nt_mkdtemp("big");
+    NT_OK(nox_download_to_dir(C, SID, "/workspace/big", local, &err));
+    char p[4200];
+    snprintf(p, sizeof p, "%s/big.bin", local);
+    size_t n = 0;
+    char *d = nt_read_file(p, &n);
+    int same = d && n == big && !memcmp(d, buf, big);
+    free(d);
+    free(buf);
+    nt_rm_rf(local);
+    free(local);
+    NT_CHECK(same);
+}
+
 NT_TEST(download_of_missing_path_is_not_found) {
     nox_bytes *b = NULL;
     NT_FAILS(NOX_ENOTFOUND, "path \"/workspace/x\" does not exist",
@@ -1391,6 +1421,7 @@ int main(void) {
     NT_RUN(concurrent_creates_make_one_sandbox);
     NT_RUN(sixteen_threads_share_one_client);
     NT_RUN(upload_and_download_round_trip_through_the_agent);
+    NT_RUN(large_files_cross_many_frames_both_ways);
     NT_RUN(download_of_missing_path_is_not_found);
     NT_RUN(upload_outside_workspace_is_refused);
     NT_RUN(list_and_get_show_live_sandboxes);
