@@ -1144,6 +1144,30 @@ NT_TEST(list_and_get_show_live_sandboxes) {
     NT_OK(nox_sandbox_delete(C, s2, &err));
 }
 
+NT_TEST(wait_ready_times_out_on_a_stuck_agent) {
+    const char *sid = nt_sid("stuck");
+    NT_OK(create_ttl(C, sid, 60, NULL, &err));
+    NT_OK(nox_sandbox_wait_ready(C, sid, 2000, &err));
+    pid_t apid = agent_pid(BASE, sid);
+    char kids[64];
+    snprintf(kids, sizeof kids, "/proc/%d/task/%d/children", (int)apid, (int)apid);
+    char *k = nt_read_file(kids, NULL);
+    pid_t inner = k ? (pid_t)atoi(k) : 0;
+    free(k);
+    NT_CHECK(inner > 0);
+    kill(inner, SIGSTOP);
+    int64_t t0 = now_ms();
+    nox_error *e = NULL;
+    int rc = nox_sandbox_wait_ready(C, sid, 300, &e);
+    int64_t took = now_ms() - t0;
+    kill(inner, SIGCONT);
+    NT_CHECK_INT(rc, NOX_ETIMEOUT);
+    nox_error_free(e);
+    NT_CHECK(took >= 250 && took < 2000);
+    NT_OK(nox_sandbox_wait_ready(C, sid, 2000, &err));
+    NT_OK(nox_sandbox_delete(C, sid, &err));
+}
+
 NT_TEST(info_health_and_isolation) {
     nox_bytes *b = NULL;
     NT_OK(nox_info(C, &b, &err));
@@ -1425,6 +1449,7 @@ int main(void) {
     NT_RUN(download_of_missing_path_is_not_found);
     NT_RUN(upload_outside_workspace_is_refused);
     NT_RUN(list_and_get_show_live_sandboxes);
+    NT_RUN(wait_ready_times_out_on_a_stuck_agent);
     NT_RUN(info_health_and_isolation);
     NT_RUN(namespaces_isolation_is_refused_clearly);
     NT_RUN(missing_agent_is_a_clear_error);
