@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 void lsess_init(lsess *s) {
@@ -151,8 +152,18 @@ void lsess_wait_pidfd(int pidfd, int timeout_ms) {
 
 void lsess_kill_agent(lsess *s) {
     int pfd = lsess_pidfd(s);
-    if (pfd < 0)
+    if (pfd < 0) {
+        /* No pidfds (kernel < 5.3): signal by pid, checked by start time
+         * just before, and poll for the end. */
+        pid_t pid = meta_agent_pid(s);
+        if (pid > 0 && kill(pid, SIGKILL) == 0) {
+            for (int i = 0; i < 500 && meta_agent_pid(s) == pid; i++) {
+                struct timespec ts = {0, 10 * 1000000L};
+                nanosleep(&ts, NULL);
+            }
+        }
         return;
+    }
     /* The agent's pid 1 dies with it (PDEATHSIG), and the sandbox with that. */
     syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0);
     lsess_wait_pidfd(pfd, 5000);
