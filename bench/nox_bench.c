@@ -7,9 +7,11 @@
  * p90 and ratios. No timed assertions: this program measures, it never
  * judges.
  *
- *   nox_bench spawn   --n N --warmup W [--cmd PROG]       posix_spawn+wait floor
+ *   nox_bench spawn   --n N --warmup W [--cmd PROG] [--pipes 1]
+ *                                                    posix_spawn+wait floor
  *   nox_bench bwrap   --n N --warmup W --ws DIR           bwrap per command
  *   nox_bench exec    --n N --warmup W (--home D | --url U)
+ *   nox_bench exec-stream   the same through nox_exec_start/nox_exec_next
  *   nox_bench create  --n N --warmup W (--home D | --url U)
  *   nox_bench xfer    --n N --warmup W (--home D | --url U) --src DIR --out DIR
  *   nox_bench threads --threads T --n PER_THREAD (--home D | --url U) [--sandboxes K]
@@ -39,7 +41,7 @@ extern char **environ;
 
 static struct {
     const char *mode, *home, *url, *agent, *cmd, *ws, *src, *out;
-    int n, warmup, threads, sandboxes, count;
+    int n, warmup, threads, sandboxes, count, pipes;
 } A = {.n = 200, .warmup = 20, .threads = 1, .sandboxes = 1, .count = 50, .cmd = "true"};
 
 static int64_t now_ns(void) {
@@ -121,6 +123,28 @@ static int exec_true(nox_client *c, const char *sid, nox_error **e) {
     return rc;
 }
 
+/* The streaming path (what the Go binding's Exec uses): start, then pull
+ * events until EXIT. */
+static int exec_true_stream(nox_client *c, const char *sid, nox_error **e) {
+    nox_exec_stream *s = NULL;
+    int rc = nox_exec_start(c, sid, TRUE_ARGV, NULL, &s, e);
+    while (!rc) {
+        int kind = 0;
+        const uint8_t *d;
+        size_t n;
+        rc = nox_exec_next(s, 50, &kind, &d, &n, e);
+        if (!rc && kind == NOX_EVENT_EXIT) {
+            if (nox_exec_result_exit_code(nox_exec_stream_result(s)) != 0)
+                rc = 1;
+            break;
+        }
+    }
+    nox_exec_stream_free(s);
+    return rc;
+}
+
+static int stream_mode;
+
 static void print_header(nox_client *c) {
     printf("{\"mode\":\"%s\",\"backend\":\"%s\",\"isolation\":\"%s\",\"version\":\"%s\",",
            A.mode, A.url ? "http" : "local",
@@ -129,11 +153,35 @@ static void print_header(nox_client *c) {
 
 /* ---- spawn floor and bwrap ------------------------------------------- */
 
+/* With --pipes 1: what any runner that captures output must do at least:
+ * stdout and stderr on pipes, read to EOF, then wait. */
 static double spawn_once(char *const *argv) {
     pid_t pid;
+    int out[2] = {-1, -1}, err[2] = {-1, -1};
+    posix_spawn_file_actions_t fa, *fap = NULL;
     int64_t t0 = now_ns();
-    if (posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ))
+    if (A.pipes) {
+        if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
+            die("pipe2", NULL);
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+        posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+        fap = &fa;
+    }
+    if (posix_spawnp(&pid, argv[0], fap, NULL, argv, environ))
         die("posix_spawnp", NULL);
+    if (A.pipes) {
+        char buf[4096];
+        posix_spawn_file_actions_destroy(&fa);
+        close(out[1]);
+        close(err[1]);
+        while (read(out[0], buf, sizeof buf) > 0)
+            ;
+        while (read(err[0], buf, sizeof buf) > 0)
+            ;
+        close(out[0]);
+        close(err[0]);
+    }
     int st;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
@@ -175,17 +223,19 @@ static int mode_bwrap(void) {
 /* ---- exec ------------------------------------------------------------ */
 
 static int mode_exec(void) {
+    int (*exec_fn)(nox_client *, const char *, nox_error **) =
+        stream_mode ? exec_true_stream : exec_true;
     nox_client *c = client();
     const char *sid = "bench-exec";
     sandbox(c, sid);
     nox_error *e = NULL;
     double *s = calloc((size_t)A.n, sizeof *s);
     for (int i = 0; i < A.warmup; i++)
-        if (exec_true(c, sid, &e))
+        if (exec_fn(c, sid, &e))
             die("exec", e);
     for (int i = 0; i < A.n; i++) {
         int64_t t0 = now_ns();
-        if (exec_true(c, sid, &e))
+        if (exec_fn(c, sid, &e))
             die("exec", e);
         s[i] = (double)(now_ns() - t0) / 1e3;
     }
@@ -546,6 +596,8 @@ int main(int argc, char **argv) {
             A.threads = atoi(v);
         else if (!strcmp(k, "--sandboxes"))
             A.sandboxes = atoi(v);
+        else if (!strcmp(k, "--pipes"))
+            A.pipes = atoi(v);
         else if (!strcmp(k, "--count"))
             A.count = atoi(v);
         else {
@@ -563,6 +615,10 @@ int main(int argc, char **argv) {
         return mode_bwrap();
     if (!strcmp(A.mode, "exec"))
         return mode_exec();
+    if (!strcmp(A.mode, "exec-stream")) {
+        stream_mode = 1;
+        return mode_exec();
+    }
     if (!strcmp(A.mode, "create"))
         return mode_create();
     if (!strcmp(A.mode, "xfer"))
