@@ -163,11 +163,15 @@ static int l_create(void *impl, const char *sid, const nox__sandbox_opts *o,
             return *out ? 0 : nox__err(err, NOX_ENOMEM, "out of memory");
         }
         nox__buf_free(&reply);
-        /* It is going away (expiring): start over below. */
-        int pfd = lsess_pidfd(&s);
-        lsess_wait_pidfd(pfd, 5000);
-        if (pfd >= 0)
-            close(pfd);
+        if (trc == -EPIPE || trc == -ECONNRESET) {
+            /* It is going away (expiring): let it finish, start over. */
+            int pfd = lsess_pidfd(&s);
+            lsess_wait_pidfd(pfd, 5000);
+            if (pfd >= 0)
+                close(pfd);
+        }
+        /* Otherwise it answers nonsense (another protocol version, a
+         * hung agent): it is replaced below. */
     }
     /* Nothing live: clear what a dead agent left, keep our lock file. */
     lsess_kill_agent(&s);
