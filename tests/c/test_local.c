@@ -512,6 +512,24 @@ NT_TEST(timeout_kills_a_tree_that_ignores_sigterm) {
     free(o);
 }
 
+NT_TEST(oversized_exec_request_is_too_big) {
+    size_t big = 5u << 20;
+    char *arg = malloc(big + 1);
+    memset(arg, 'a', big);
+    arg[big] = 0;
+    const char *argv[] = {"true", arg, NULL};
+    nox_exec_result *r = NULL;
+    NT_FAILS(NOX_ETOOBIG, "larger than", nox_exec(C, SID, argv, NULL, &r, &err));
+    /* Within the frame, beyond what execve() takes (E2BIG). */
+    arg[3u << 20] = 0;
+    NT_FAILS(NOX_ETOOBIG, "Argument list too long", nox_exec(C, SID, argv, NULL, &r, &err));
+    free(arg);
+    /* The sandbox is fine afterwards. */
+    char *o = sh_out(C, SID, "echo ok");
+    NT_CHECK(o && !strcmp(o, "ok\n"));
+    free(o);
+}
+
 NT_TEST(output_cap_truncates_each_stream) {
     nox_exec_options eo;
     nox_exec_options_init(&eo, NOX_EXEC_OPTIONS_VERSION);
@@ -1427,6 +1445,7 @@ int main(void) {
     NT_RUN(exit_codes_and_signals);
     NT_RUN(command_not_found_is_exit_127);
     NT_RUN(timeout_kills_a_tree_that_ignores_sigterm);
+    NT_RUN(oversized_exec_request_is_too_big);
     NT_RUN(output_cap_truncates_each_stream);
     NT_RUN(output_flood_does_not_grow_memory);
     NT_RUN(binary_output_with_nul_bytes);

@@ -37,7 +37,7 @@ static int send_exec_request(int fd, const char *const *argv, size_t argc,
         rc = noxp_put_u64(&b, NOXK_ACK_START, 1);
     if (rc) {
         nox__buf_free(&b);
-        return -ENOMEM;
+        return rc == NOX_ETOOBIG ? -EMSGSIZE : -ENOMEM;
     }
     rc = local_request(fd, "exec", &b);
     nox__buf_free(&b);

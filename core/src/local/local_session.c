@@ -235,6 +235,9 @@ int local_io_error(int rc, const char *what, nox_error **err) {
         return nox__err(err, NOX_EPROTOCOL, "the sandbox agent sent an oversized frame");
     if (rc == -ENOMEM)
         return nox__err(err, NOX_ENOMEM, "out of memory");
+    if (rc == -EMSGSIZE || rc == NOX_ETOOBIG)
+        return nox__err(err, NOX_ETOOBIG, "the %s request is larger than %u MiB", what,
+                        NOXP_MAX_FRAME >> 20);
     return nox__err(err, NOX_EIO, "talking to the sandbox agent during %s: %s", what,
                     strerror(-rc));
 }

@@ -638,7 +638,9 @@ void agent_exec(int conn, noxp_reader *rd, const uint8_t *req, size_t reqlen) {
         goto out;
     }
     if (rc) {
-        agent_send_fail(conn, rc == -ESHUTDOWN ? NOX_ESANDBOX : NOX_EIO,
+        agent_send_fail(conn, rc == -ESHUTDOWN ? NOX_ESANDBOX
+                              : rc == -E2BIG   ? NOX_ETOOBIG
+                                               : NOX_EIO,
                         "cannot start %s: %s", argv.v[0],
                         rc == -ESHUTDOWN ? "the sandbox is shutting down" : strerror(-rc));
         goto out;
