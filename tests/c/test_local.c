@@ -1194,6 +1194,8 @@ NT_TEST(info_health_and_isolation) {
     NT_CHECK(strstr(j, "\"name\":\"noxrunner-local\""));
     NT_CHECK(strstr(j, "\"isolation\":\"none\""));
     NT_CHECK(strstr(j, "\"extensions\":["));
+    NT_CHECK(strstr(j, "\"exec-stream\""));
+    NT_CHECK(strstr(j, "\"version\":\""));
     nox_bytes_free(b);
     NT_OK(nox_health(C, &err));
     NT_CHECK_INT(nox_client_isolation(C), NOX_ISOLATION_NONE);

@@ -84,8 +84,9 @@ static int l_info(void *impl, nox_bytes **out, nox_error **err) {
     cJSON_AddStringToObject(o, "name", "noxrunner-local");
     cJSON_AddStringToObject(o, "version", nox_version_string());
     cJSON_AddStringToObject(o, "isolation", nox_isolation_name(NOX_ISOLATION_NONE));
-    static const char *const names[] = {"exec-result", "exec-stream", "exec-stdin",
-                                        "introspection"};
+    /* The same names noxrunnerd's /v1/info uses for these abilities. */
+    static const char *const names[] = {"exec-result", "exec-stream", "stdin",
+                                        "introspection", "raw-output"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         cJSON_AddItemToArray(ext, cJSON_CreateString(names[i]));
     char *s = cJSON_PrintUnformatted(o);
