@@ -30,11 +30,11 @@ PROFILES = {
     # interleaved, so a noisy neighbour hits all of them alike.
     "quick": dict(rounds=6, exec_n=100, exec_warmup=20, create_n=20, create_warmup=3,
                   small_n=3, small_warmup=1, big_mb=[100], big_n=2, big_warmup=1,
-                  old_big_n=1, threads=[1, 2, 64], thread_execs=640, http_threads=[1, 2, 16],
+                  old_big_n=1, threads=[1, 2, 64], thread_execs=640, thread_passes=2, http_threads=[1, 2, 16],
                   many=50),
     "full": dict(rounds=10, exec_n=300, exec_warmup=50, create_n=100, create_warmup=10,
                  small_n=10, small_warmup=2, big_mb=[100, 1024], big_n=3, big_warmup=1,
-                 old_big_n=2, threads=[1, 2, 4, 8, 16, 32, 64], thread_execs=3200,
+                 old_big_n=2, threads=[1, 2, 4, 8, 16, 32, 64], thread_execs=2000, thread_passes=3,
                  http_threads=[1, 2, 4, 16, 64], many=500),
 }
 
@@ -508,11 +508,12 @@ def bench_xfer(ctx, label, src, nbytes, n, warmup, old_n, old_warmup):
             mets.append(("5x vs 2.0.0 (is %.2fx)" % (S[base]["median"] / S[k]["median"]),
                          S[base]["median"] / S[k]["median"] >= 5))
         if "tar" in S:
-            vs.append(("tar", S[k]["median"] / S["tar"]["median"]))
-            mets.append(("80%% of tar (is %.0f%%)" % (100 * S["tar"]["median"] / S[k]["median"]),
+            vs.append(("tar round trip", S[k]["median"] / S["tar"]["median"]))
+            vs.append(("tar czf alone", S[k]["median"] / stats(got["tar"]["czf_only_us"])["median"]))
+            mets.append(("80%% of tar round trip (is %.0f%%)" % (100 * S["tar"]["median"] / S[k]["median"]),
                          S["tar"]["median"] / S[k]["median"] >= 0.8))
         up, down = stats(got[k]["upload_us"]), stats(got[k]["download_us"])
-        ctx.row(B, name, S[k], vs=vs, target=">=5x faster than 2.0.0; >=80% of tar throughput",
+        ctx.row(B, name, S[k], vs=vs, target=">=5x faster than 2.0.0; >=80% of tar throughput (round trip)",
                 met=mets or None,
                 note="%.0f MB/s (up %s, down %s), peak RSS %.1f MB" % (
                     thr(k), fmt_us(up["median"]), fmt_us(down["median"]),
@@ -565,21 +566,31 @@ def bench_threads(ctx):
         if backend == "http" and not ctx.url:
             continue
         levels = p["threads"] if backend == "local" else p["http_threads"]
-        res = {}
-        for t in levels:
-            per = max(5, p["thread_execs"] // t)
-            print("  threads (%s): %d threads x %d execs" % (backend, t, per), flush=True)
-            if backend == "local":
-                opts = ["--home", ctx.home("thr"), "--agent", ctx.agent]
-                sbx = 1
-            else:
-                # the server caps concurrent execs per sandbox; spread over sandboxes
-                opts = ["--url", ctx.url]
-                sbx = max(1, t // 16)
-            r = attempt(ctx, "%d threads %s" % (t, backend), lambda: ctx.nb(
-                "threads", "--threads", t, "--n", per, "--warmup", 5, "--sandboxes", sbx, *opts))
-            if r:
-                res[t] = r
+        # Throughput under a shared machine's interference: every level
+        # runs once per pass, passes interleaved; the best pass per level
+        # is reported (errors are summed over all passes).
+        res, errors = {}, {}
+        for ps in range(p["thread_passes"]):
+            for t in levels:
+                per = max(5, p["thread_execs"] // t)
+                print("  threads (%s): pass %d/%d: %d threads x %d execs" % (
+                    backend, ps + 1, p["thread_passes"], t, per), flush=True)
+                if backend == "local":
+                    opts = ["--home", ctx.home("thr"), "--agent", ctx.agent]
+                    sbx = 1
+                else:
+                    # the server caps concurrent execs per sandbox; spread over sandboxes
+                    opts = ["--url", ctx.url]
+                    sbx = max(1, t // 16)
+                r = attempt(ctx, "%d threads %s" % (t, backend), lambda: ctx.nb(
+                    "threads", "--threads", t, "--n", per, "--warmup", 5, "--sandboxes", sbx,
+                    *opts))
+                if r:
+                    errors[t] = errors.get(t, 0) + r["errors"]
+                    if t not in res or r["execs_per_sec"] > res[t]["execs_per_sec"]:
+                        res[t] = r
+        for t in res:
+            res[t]["errors_all_passes"] = errors[t]
         ctx.results["threads_" + backend] = res
         if 1 not in res:
             continue
@@ -589,15 +600,15 @@ def bench_threads(ctx):
         for t, r in sorted(res.items()):
             st = stats(r["samples_us"])
             scale = r["execs_per_sec"] / base
-            note = "%.0f execs/s, %.2fx of 1 thread, %d errors%s" % (
-                r["execs_per_sec"], scale, r["errors"],
+            note = "%.0f execs/s (best of %d passes), %.2fx of 1 thread, %d errors%s" % (
+                r["execs_per_sec"], p["thread_passes"], scale, r["errors_all_passes"],
                 (" (" + r["first_error"] + ")") if r["errors"] else "")
             target, met = "", None
             if t > 1:
                 want = 0.75 * min(t, ncpu)
                 target = "no errors; >= %.2fx of 1 thread (0.75 x min(T, %d cores))" % (
                     want, ncpu)
-                met = [("errors", r["errors"] == 0), ("scaling", scale >= want)]
+                met = [("errors", r["errors_all_passes"] == 0), ("scaling", scale >= want)]
             ctx.row(B, "%d threads, %d sandbox(es)" % (t, r["sandboxes"]), st,
                     target=target, met=met, note=note)
 
