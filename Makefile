@@ -6,8 +6,8 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 
-.PHONY: all deps build stage demo test test-c test-asan check-abi abi-update \
-        check-install test-python test-go test-lua test-scenarios clean
+.PHONY: bench bench-quick all deps build stage demo test test-c test-asan check-abi abi-update \
+        build-clang check-install test-python test-go test-lua test-scenarios clean
 
 all: build
 
@@ -23,7 +23,7 @@ build: deps $(BUILD)/build.ninja
 demo: build
 	@NOXRUNNER_HOME=$${NOXRUNNER_HOME:-$$(mktemp -d)} ./$(BUILD)/nox-demo
 
-test: test-c test-asan check-abi check-install test-python test-go test-lua \
+test: test-c test-asan build-clang check-abi check-install test-python test-go test-lua \
       test-scenarios
 	@echo "make test: all suites passed"
 
@@ -36,6 +36,12 @@ test-asan: deps
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j 2
+
+# A second compiler's warnings, as errors too (build only).
+build-clang: deps
+	@command -v clang >/dev/null || scripts/install-deps.sh clang
+	CC=clang cmake -S . -B build-clang $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release
+	cmake --build build-clang -j $(JOBS)
 
 check-abi: build
 	abi/check.sh $(BUILD)
@@ -73,6 +79,14 @@ test-scenarios: stage
 	@[ -x $(PY_VENV)/bin/python ] && $(PY_VENV)/bin/python -c 'import noxrunner' 2>/dev/null \
 	  || NOX_PY_VENV=$(CURDIR)/$(PY_VENV) NOX_PY_INSTALL_ONLY=1 tests/python/run.sh
 	$(SCENARIO_ENV) $(PY_VENV)/bin/python tests/python/scenario_runner.py
+
+# Benchmarks are not tests: they print numbers (and ratios against
+# baselines measured in the same run) for a person to read.
+bench: deps
+	bench/run.sh
+
+bench-quick: deps
+	bench/run.sh --quick
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

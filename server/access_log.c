@@ -110,7 +110,7 @@ void access_log_request(const request *r, enum MHD_RequestTerminationCode toe) {
     case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED: end = " timed-out"; break;
     default: end = " aborted"; break;
     }
-    char status[8] = "-"; /* no answer was queued: the connection just closed */
+    char status[16] = "-"; /* no answer was queued: the connection just closed */
     if (r->status > 0)
         snprintf(status, sizeof status, "%d", r->status);
     int m = snprintf(line + n, sizeof line - n, " %s %lluB %lldms%s\n", status,

@@ -169,6 +169,8 @@ static int is_loopback(const struct sockaddr_storage *a) {
     return 0;
 }
 
+/* libmicrohttpd's format strings are its own; tell the compiler so. */
+__attribute__((format(printf, 2, 0)))
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
     (void)cls;
     char buf[512];

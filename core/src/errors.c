@@ -81,6 +81,7 @@ NOX_API void nox_error_free(nox_error *e) {
     free(e);
 }
 
+NOX_PRINTF(5, 0)
 static nox_error *error_new(int code, int status, const uint8_t *body,
                             size_t body_len, const char *fmt, va_list ap) {
     nox_error *e = calloc(1, sizeof *e);

@@ -46,7 +46,7 @@ struct nox_error {
 /* Store a new error in *err (when err is not NULL and *err is NULL) and
  * return code. An already-set *err is kept: the first cause wins. */
 int nox__err(nox_error **err, int code, const char *fmt, ...) NOX_PRINTF(3, 4);
-int nox__verr(nox_error **err, int code, const char *fmt, va_list ap);
+int nox__verr(nox_error **err, int code, const char *fmt, va_list ap) NOX_PRINTF(3, 0);
 /* The same with an HTTP status and the answer's body (copied). */
 int nox__err_http(nox_error **err, int code, int status, const uint8_t *body,
                   size_t body_len, const char *fmt, ...) NOX_PRINTF(6, 7);

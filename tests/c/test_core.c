@@ -151,8 +151,10 @@ NT_TEST(errors_keep_the_first_cause_and_prefix_context) {
     NT_CHECK_INT(nox__err(NULL, NOX_EIO, "nobody listens"), NOX_EIO);
 }
 
+static char *core_base_dir; /* removed by main() */
+
 NT_TEST(calls_reject_bad_arguments_before_reaching_the_backend) {
-    nox_client *c = nt_local_client(NULL, NULL);
+    nox_client *c = nt_local_client(core_base_dir, NULL);
     NT_CHECK(c != NULL);
     nox_exec_result *r = NULL;
     const char *argv[] = {"true", NULL};
@@ -189,7 +191,7 @@ NT_TEST(calls_reject_bad_arguments_before_reaching_the_backend) {
 }
 
 NT_TEST(download_to_dir_reports_the_transfer_error_not_a_cut_archive) {
-    nox_client *c = nt_local_client(NULL, NULL);
+    nox_client *c = nt_local_client(core_base_dir, NULL);
     NT_CHECK(c != NULL);
     char *dir = nt_mkdtemp("dl");
     NT_FAILS(NOX_ENOTFOUND, "download_to_dir on session \"nobody-here\"",
@@ -200,6 +202,7 @@ NT_TEST(download_to_dir_reports_the_transfer_error_not_a_cut_archive) {
 }
 
 int main(void) {
+    core_base_dir = nt_mkdtemp("core");
     NT_RUN(code_names_are_stable_and_unknown_codes_named);
     NT_RUN(version_getters_agree_with_header);
     NT_RUN(options_init_rejects_unknown_versions);
@@ -213,5 +216,7 @@ int main(void) {
     NT_RUN(errors_keep_the_first_cause_and_prefix_context);
     NT_RUN(calls_reject_bad_arguments_before_reaching_the_backend);
     NT_RUN(download_to_dir_reports_the_transfer_error_not_a_cut_archive);
+    nt_rm_rf(core_base_dir);
+    free(core_base_dir);
     return nt_main_end();
 }

@@ -411,8 +411,8 @@ static int stream_handler(peer *p, int fd, const peer_req *r) {
         "{\"type\":\"stderr\",\"data\":\"warn\"}\n",
         /* "\xff\x00\xfe" exactly: only Base64 can carry it */
         "{\"type\":\"stdout\",\"data\":\"\\ufffd\",\"dataBase64\":\"/wD+\"}\n",
-        "{\"type\":\"exit\",\"exitCode\":137,\"signal\":9,\"timedOut\":false,"
-        "\"durationMs\":12,\"stdoutTruncated\":false,\"stderrTruncated\":false}\n",
+        ("{\"type\":\"exit\",\"exitCode\":137,\"signal\":9,\"timedOut\":false,"
+         "\"durationMs\":12,\"stdoutTruncated\":false,\"stderrTruncated\":false}\n"),
     };
     for (int i = 0; i < 4 || forever; i++) {
         const char *l = forever ? "{\"type\":\"stdout\",\"data\":\"tick\\n\"}\n"
