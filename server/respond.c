@@ -67,8 +67,9 @@ static const char *code_for_status(unsigned status) {
     }
 }
 
-static enum MHD_Result send_error(request *r, unsigned status, const char *msg,
-                                  const char *code_name) {
+enum MHD_Result respond_error_header(request *r, unsigned status, const char *msg,
+                                     const char *code_name, const char *header,
+                                     const char *value) {
     jw w;
     jw_init(&w);
     jw_obj_begin(&w);
@@ -81,7 +82,24 @@ static enum MHD_Result send_error(request *r, unsigned status, const char *msg,
     jw_obj_end(&w);
     size_t len = 0;
     char *json = jw_take(&w, &len);
-    return respond_json(r, status, json, len);
+    if (!header)
+        return respond_json(r, status, json, len);
+    if (!json)
+        return MHD_NO;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, json, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(json);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, header, value);
+    return request_queue(r, status, resp, len);
+}
+
+static enum MHD_Result send_error(request *r, unsigned status, const char *msg,
+                                  const char *code_name) {
+    return respond_error_header(r, status, msg, code_name, NULL, NULL);
 }
 
 enum MHD_Result respond_error(request *r, unsigned status, const char *fmt, ...) {
@@ -107,23 +125,6 @@ enum MHD_Result respond_method_not_allowed(request *r, const char *allow) {
     char msg[256];
     snprintf(msg, sizeof msg, "method %s is not allowed here; allowed: %s",
              r->method, allow);
-    jw w;
-    jw_init(&w);
-    jw_obj_begin(&w);
-    jw_key(&w, "error");
-    jw_str(&w, msg);
-    jw_obj_end(&w);
-    size_t len = 0;
-    char *json = jw_take(&w, &len);
-    if (!json)
-        return MHD_NO;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, json, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(json);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
-    return request_queue(r, MHD_HTTP_METHOD_NOT_ALLOWED, resp, len);
+    return respond_error_header(r, MHD_HTTP_METHOD_NOT_ALLOWED, msg, NULL,
+                                MHD_HTTP_HEADER_ALLOW, allow);
 }

@@ -326,27 +326,8 @@ static enum MHD_Result respond_unauthorized(request *r) {
                                                   MHD_HTTP_HEADER_AUTHORIZATION)
                           ? "invalid bearer token"
                           : "missing \"Authorization: Bearer <token>\" header";
-    jw w;
-    jw_init(&w);
-    jw_obj_begin(&w);
-    jw_key(&w, "error");
-    jw_str(&w, msg);
-    jw_key(&w, "code");
-    jw_str(&w, "NOX_EAUTH");
-    jw_obj_end(&w);
-    size_t len = 0;
-    char *json = jw_take(&w, &len);
-    if (!json)
-        return MHD_NO;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, json, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(json);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    return request_queue(r, MHD_HTTP_UNAUTHORIZED, resp, len);
+    return respond_error_header(r, MHD_HTTP_UNAUTHORIZED, msg, "NOX_EAUTH",
+                                MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
 }
 
 /* ---- the handler ------------------------------------------------------------------ */

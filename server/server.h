@@ -171,6 +171,11 @@ enum MHD_Result respond_error(request *r, unsigned status, const char *fmt, ...)
  * (freed here) or from the code's description. */
 enum MHD_Result respond_nox(request *r, int code, nox_error *err, int creating);
 enum MHD_Result respond_method_not_allowed(request *r, const char *allow);
+/* A JSON error {"error": msg, "code": code_name (when not NULL)} with one
+ * extra header (when header is not NULL). */
+enum MHD_Result respond_error_header(request *r, unsigned status, const char *msg,
+                                     const char *code_name, const char *header,
+                                     const char *value);
 
 /* ---- handlers.c ---------------------------------------------------------------- */
 
