@@ -21,7 +21,8 @@ build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
 demo: build
-	@NOXRUNNER_HOME=$${NOXRUNNER_HOME:-$$(mktemp -d)} ./$(BUILD)/nox-demo
+	@home=$$(mktemp -d); NOXRUNNER_HOME=$$home ./$(BUILD)/nox-demo; rc=$$?; \
+	 rm -rf "$$home"; exit $$rc
 
 test: test-c test-asan build-clang check-abi check-install test-python test-go test-lua \
       test-scenarios
