@@ -618,6 +618,17 @@ NT_TEST(archive_limits_of_the_client_apply_to_uploads) {
     nox_client_free(c);
 }
 
+static nox_client *client_at(const char *base, int isolation) {
+    nox_client_options o;
+    nox_client_options_init(&o, NOX_CLIENT_OPTIONS_VERSION);
+    o.backend = NOX_BACKEND_LOCAL;
+    o.base_dir = base;
+    o.agent_path = NOX_TEST_AGENT;
+    o.isolation = isolation;
+    nox_client *c = NULL;
+    return nox_client_new(&c, &o, NULL) == 0 ? c : NULL;
+}
+
 static int deny_unshare(void) {
     struct sock_filter f[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
@@ -683,6 +694,84 @@ NT_TEST(no_namespaces_means_unsupported_with_the_reason) {
     NT_CHECK(atoi(buf) == NOX_EUNSUPPORTED);
     NT_CHECK(strstr(buf, "cannot give the sandbox a private /workspace: "
                          "unshare(CLONE_NEWUSER) failed: Operation not permitted"));
+}
+
+/* Like a host that forbids user namespaces but allows the rest. */
+static int deny_userns(void) {
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_unshare, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args)),
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x10000000 /* CLONE_NEWUSER */, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {(unsigned short)(sizeof f / sizeof f[0]), f};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return -1;
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
+NT_TEST(auto_falls_back_to_none_naming_the_reason_namespaces_refuses) {
+#if !defined(__x86_64__)
+    return; /* the filter above is written for x86-64 */
+#endif
+    if (geteuid() != 0)
+        return; /* level none itself needs a user namespace when not root */
+    char *base = nt_mkdtemp("fb");
+    int p[2];
+    NT_CHECK(pipe(p) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        char out[3000] = "";
+        size_t n = 0;
+        if (deny_userns() != 0)
+            _exit(3);
+        nox_client *c = client_at(base, NOX_ISOLATION_AUTO);
+        nox_bytes *b = NULL;
+        size_t bl = 0;
+        int level = c ? nox_client_isolation(c) : -1;
+        if (c && nox_info(c, &b, NULL) == 0)
+            n += (size_t)snprintf(out, sizeof out, "level=%d info=%s\n", level,
+                                  (const char *)nox_bytes_data(b, &bl));
+        nox_bytes_free(b);
+        int crc = c ? create_ttl(c, "fb", 10, NULL, NULL) : -99;
+        if (c)
+            nox_sandbox_delete(c, "fb", NULL);
+        nox_client_free(c);
+        nox_client *ns = client_at(base, NOX_ISOLATION_NAMESPACES);
+        nox_error *e = NULL;
+        int nrc = ns ? create_ttl(ns, "fb2", 10, NULL, &e) : -99;
+        n += (size_t)snprintf(out + n, sizeof out - n, "auto_create=%d ns_create=%d %s\n", crc,
+                              nrc, e ? nox_error_message(e) : "");
+        nox_error_free(e);
+        nox_client_free(ns);
+        if (write(p[1], out, n) < 0)
+            _exit(2);
+        _exit(0);
+    }
+    close(p[1]);
+    char buf[3200];
+    size_t len = 0;
+    ssize_t r;
+    while ((r = read(p[0], buf + len, sizeof buf - 1 - len)) > 0)
+        len += (size_t)r;
+    buf[len] = 0;
+    close(p[0]);
+    waitpid(pid, NULL, 0);
+    nt_rm_rf(base);
+    free(base);
+    NT_CHECK(strstr(buf, "level=1 "));
+    NT_CHECK(strstr(buf, "\"isolationFallbackReason\":\"the host forbids namespaces: "
+                         "unshare(CLONE_NEWUSER) failed: Operation not permitted\""));
+    NT_CHECK(strstr(buf, "auto_create=0 "));
+    NT_CHECK(strstr(buf, "ns_create=-12 "));
+    NT_CHECK(strstr(buf, "isolation level 'namespaces' is not available on this host: the "
+                         "host forbids namespaces: unshare(CLONE_NEWUSER) failed"));
 }
 
 /* ---- streaming ----------------------------------------------------------- */
@@ -933,6 +1022,17 @@ NT_TEST(stale_state_of_a_dead_agent_is_cleaned) {
     for (int i = 0; i < 100 && !host_pid_dead(apid); i++)
         sleep_ms(10);
     char *dir = session_dir(BASE, sid);
+    /* Its pid 1 follows through parent-death signals, a moment later. */
+    for (int i = 0; i < 200; i++) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int fd = dfd >= 0 ? nox__unix_connect_at(dfd, dir, NOX_SOCK_FILE) : -1;
+        if (dfd >= 0)
+            close(dfd);
+        if (fd < 0)
+            break;
+        close(fd);
+        sleep_ms(10);
+    }
     NT_CHECK(dir_exists(dir));
     nox_sandbox_info *i = NULL;
     NT_FAILS(NOX_ENOTFOUND, "no sandbox for session", nox_sandbox_get(C, sid, &i, &err));
@@ -1162,6 +1262,24 @@ NT_TEST(list_and_get_show_live_sandboxes) {
     NT_OK(nox_sandbox_delete(C, s2, &err));
 }
 
+/* pid is pid 1 of a pid namespace below ours. */
+static int is_ns_init(pid_t pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    char *st = nt_read_file(path, NULL);
+    char *l = st ? strstr(st, "\nNSpid:") : NULL;
+    int yes = 0;
+    if (l) {
+        char *e = strchr(l + 1, '\n');
+        if (e)
+            *e = 0;
+        char *last = strrchr(l, '\t');
+        yes = last && last != strchr(l, '\t') && atoi(last + 1) == 1;
+    }
+    free(st);
+    return yes;
+}
+
 NT_TEST(wait_ready_times_out_on_a_stuck_agent) {
     const char *sid = nt_sid("stuck");
     NT_OK(create_ttl(C, sid, 60, NULL, &err));
@@ -1173,6 +1291,18 @@ NT_TEST(wait_ready_times_out_on_a_stuck_agent) {
     pid_t inner = k ? (pid_t)atoi(k) : 0;
     free(k);
     NT_CHECK(inner > 0);
+    /* Stop the sandbox's pid 1 (at the namespaces level one more step
+     * down): the process whose NSpid ends in 1. */
+    for (int depth = 0; depth < 3 && !is_ns_init(inner); depth++) {
+        snprintf(kids, sizeof kids, "/proc/%d/task/%d/children", (int)inner, (int)inner);
+        k = nt_read_file(kids, NULL);
+        pid_t next = k ? (pid_t)atoi(k) : 0;
+        free(k);
+        if (next <= 0)
+            break;
+        inner = next;
+    }
+    NT_CHECK(is_ns_init(inner));
     kill(inner, SIGSTOP);
     int64_t t0 = now_ms();
     nox_error *e = NULL;
@@ -1192,30 +1322,86 @@ NT_TEST(info_health_and_isolation) {
     size_t n;
     const char *j = (const char *)nox_bytes_data(b, &n);
     NT_CHECK(strstr(j, "\"name\":\"noxrunner-local\""));
-    NT_CHECK(strstr(j, "\"isolation\":\"none\""));
+    char want[64];
+    snprintf(want, sizeof want, "\"isolation\":\"%s\"",
+             nox_isolation_name(nox_client_isolation(C)));
+    NT_CHECK(strstr(j, want));
+    NT_CHECK(strstr(j, "\"isolationRequested\":\"auto\""));
+    NT_CHECK(strstr(j, "\"limits\":{"));
     NT_CHECK(strstr(j, "\"extensions\":["));
     NT_CHECK(strstr(j, "\"exec-stream\""));
     NT_CHECK(strstr(j, "\"version\":\""));
+    /* auto resolves to a level, never stays auto; none only with a reason. */
+    int lvl = nox_client_isolation(C);
+    NT_CHECK(lvl == NOX_ISOLATION_NAMESPACES || lvl == NOX_ISOLATION_NONE);
+    if (lvl == NOX_ISOLATION_NONE)
+        NT_CHECK(strstr(j, "\"isolationFallbackReason\":\""));
     nox_bytes_free(b);
     NT_OK(nox_health(C, &err));
-    NT_CHECK_INT(nox_client_isolation(C), NOX_ISOLATION_NONE);
 }
 
-NT_TEST(namespaces_isolation_is_refused_clearly) {
-    char *base = nt_mkdtemp("ns");
-    nox_client_options o;
-    nox_client_options_init(&o, NOX_CLIENT_OPTIONS_VERSION);
-    o.backend = NOX_BACKEND_LOCAL;
-    o.base_dir = base;
-    o.agent_path = NOX_TEST_AGENT;
-    o.isolation = NOX_ISOLATION_NAMESPACES;
-    nox_client *c = NULL;
-    NT_OK(nox_client_new(&c, &o, &err));
-    NT_FAILS(NOX_EUNSUPPORTED, "isolation level 'namespaces' is not available yet",
-             create_ttl(c, "x", 10, NULL, &err));
+NT_TEST(each_level_runs_commands_and_says_so) {
+    char *base = nt_mkdtemp("lv");
+    for (int lvl = NOX_ISOLATION_NONE; lvl <= NOX_ISOLATION_NAMESPACES; lvl++) {
+        nox_client *c = client_at(base, lvl);
+        NT_CHECK(c);
+        NT_CHECK_INT(nox_client_isolation(c), lvl);
+        NT_OK(create_ttl(c, "lv", 30, NULL, &err));
+        char *o = sh_out(c, "lv", "echo run; pwd");
+        NT_CHECK(o && !strcmp(o, "run\n/workspace\n"));
+        free(o);
+        char *sd = session_dir(base, "lv");
+        char meta[4200];
+        snprintf(meta, sizeof meta, "%s/meta.json", sd);
+        free(sd);
+        char *m = nt_read_file(meta, NULL);
+        char want[64];
+        snprintf(want, sizeof want, "\"isolation\":\"%s\"", nox_isolation_name(lvl));
+        NT_CHECK(m && strstr(m, want));
+        free(m);
+        NT_OK(nox_sandbox_delete(c, "lv", &err));
+        nox_client_free(c);
+    }
+    nt_rm_rf(base);
+    free(base);
+}
+
+NT_TEST(image_must_be_a_root_file_system_directory) {
+    char *base = nt_mkdtemp("img");
+    nox_client *c = client_at(base, NOX_ISOLATION_AUTO);
+    NT_CHECK(c);
+    nox_sandbox_options so;
+    nox_sandbox_options_init(&so, NOX_SANDBOX_OPTIONS_VERSION);
+    nox_sandbox_info *i = NULL;
+    so.image = "python:3.11-slim";
+    NT_FAILS(NOX_EINVAL, "not available to the local backend",
+             nox_sandbox_create(c, "img", &so, &i, &err));
+    so.image = base; /* a directory, but no root file system */
+    NT_FAILS(NOX_EINVAL, "does not hold a root file system",
+             nox_sandbox_create(c, "img", &so, &i, &err));
+    if (nox_client_isolation(c) == NOX_ISOLATION_NAMESPACES) {
+        /* "/" is a root file system directory: run on it as an image. */
+        so.image = "/";
+        NT_OK(nox_sandbox_create(c, "img", &so, &i, &err));
+        nox_sandbox_info_free(i);
+        char *o = sh_out(c, "img", "echo from-image; ls /workspace >/dev/null && echo ws");
+        NT_CHECK(o && !strcmp(o, "from-image\nws\n"));
+        free(o);
+        NT_OK(nox_sandbox_delete(c, "img", &err));
+    }
     nox_client_free(c);
     nt_rm_rf(base);
     free(base);
+}
+
+NT_TEST(bad_limits_are_refused) {
+    nox_sandbox_options so;
+    nox_sandbox_options_init(&so, NOX_SANDBOX_OPTIONS_VERSION);
+    nox_sandbox_info *i = NULL;
+    so.memory_limit = "12Qi";
+    NT_FAILS(NOX_EINVAL, "memory_limit", nox_sandbox_create(C, "badlim", &so, &i, &err));
+    so.memory_limit = "1Mi";
+    NT_FAILS(NOX_EINVAL, "minimum", nox_sandbox_create(C, "badlim", &so, &i, &err));
 }
 
 NT_TEST(missing_agent_is_a_clear_error) {
@@ -1375,6 +1561,18 @@ NT_TEST(agent_holds_no_caller_descriptors) {
     pid_t inner = k ? (pid_t)atoi(k) : 0;
     free(k);
     NT_CHECK(inner > 0);
+    /* Stop the sandbox's pid 1 (at the namespaces level one more step
+     * down): the process whose NSpid ends in 1. */
+    for (int depth = 0; depth < 3 && !is_ns_init(inner); depth++) {
+        snprintf(kids, sizeof kids, "/proc/%d/task/%d/children", (int)inner, (int)inner);
+        k = nt_read_file(kids, NULL);
+        pid_t next = k ? (pid_t)atoi(k) : 0;
+        free(k);
+        if (next <= 0)
+            break;
+        inner = next;
+    }
+    NT_CHECK(is_ns_init(inner));
     /* Double-forked: not our child, so it outlives us and we never
      * have to reap it. */
     char st[64];
@@ -1454,6 +1652,7 @@ int main(void) {
     NT_RUN(background_process_holding_the_pipes_does_not_block_exec);
     NT_RUN(archive_limits_of_the_client_apply_to_uploads);
     NT_RUN(no_namespaces_means_unsupported_with_the_reason);
+    NT_RUN(auto_falls_back_to_none_naming_the_reason_namespaces_refuses);
     NT_RUN(stream_delivers_chunks_in_order_as_they_come);
     NT_RUN(stream_next_times_out_with_none);
     NT_RUN(stream_cancel_from_another_thread_kills_the_tree);
@@ -1472,7 +1671,9 @@ int main(void) {
     NT_RUN(list_and_get_show_live_sandboxes);
     NT_RUN(wait_ready_times_out_on_a_stuck_agent);
     NT_RUN(info_health_and_isolation);
-    NT_RUN(namespaces_isolation_is_refused_clearly);
+    NT_RUN(each_level_runs_commands_and_says_so);
+    NT_RUN(image_must_be_a_root_file_system_directory);
+    NT_RUN(bad_limits_are_refused);
     NT_RUN(missing_agent_is_a_clear_error);
     NT_RUN(agent_setup_errors_reach_the_caller);
     NT_RUN(long_base_dir_beyond_sun_path_works);

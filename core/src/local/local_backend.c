@@ -51,8 +51,8 @@ static void l_destroy(void *impl) {
 }
 
 static int l_isolation(void *impl) {
-    (void)impl;
-    return NOX_ISOLATION_NONE;
+    local_be *L = impl;
+    return L->iso;
 }
 
 static int need_agent(local_be *L, nox_error **err) {
@@ -73,8 +73,37 @@ static int l_health(void *impl, nox_error **err) {
     return need_agent(L, err);
 }
 
+/* What a create's limits become at the level in force. */
+static void add_limits(local_be *L, cJSON *o) {
+    cJSON *l = cJSON_AddObjectToObject(o, "limits");
+    if (!l)
+        return;
+    char cg[1200];
+    local_cgroup_status(cg, sizeof cg);
+    cJSON_AddStringToObject(l, "cgroup", cg);
+    if (L->iso != NOX_ISOLATION_NAMESPACES) {
+        const char *no = "not enforced at isolation level none";
+        cJSON_AddStringToObject(l, "memory", no);
+        cJSON_AddStringToObject(l, "cpu", no);
+        cJSON_AddStringToObject(l, "pids", no);
+        cJSON_AddStringToObject(l, "ephemeralStorage", no);
+        return;
+    }
+    int root = geteuid() == 0;
+    cJSON_AddStringToObject(l, "memory", "memoryLimit as RLIMIT_AS of every process "
+                            "(per process, not a total)");
+    cJSON_AddStringToObject(l, "cpu", "not enforced: cpuLimit needs a delegated cgroup v2; "
+                            "the agent logs a warning when one is asked for");
+    cJSON_AddStringToObject(l, "pids", root ? "RLIMIT_NPROC 1024 on the sandbox's own host uid"
+                                            : "RLIMIT_NPROC: the caller's current tasks + 1024 "
+                                              "(the uid is shared with the caller)");
+    cJSON_AddStringToObject(l, "openFiles", "RLIMIT_NOFILE 4096");
+    cJSON_AddStringToObject(l, "ephemeralStorage", "ephemeralStorageLimit as RLIMIT_FSIZE "
+                            "(per file, not a total); /tmp is a 512 MiB tmpfs, /dev/shm 64 MiB");
+}
+
 static int l_info(void *impl, nox_bytes **out, nox_error **err) {
-    (void)impl;
+    local_be *L = impl;
     cJSON *o = cJSON_CreateObject();
     cJSON *ext = o ? cJSON_AddArrayToObject(o, "extensions") : NULL;
     if (!ext) {
@@ -83,7 +112,13 @@ static int l_info(void *impl, nox_bytes **out, nox_error **err) {
     }
     cJSON_AddStringToObject(o, "name", "noxrunner-local");
     cJSON_AddStringToObject(o, "version", nox_version_string());
-    cJSON_AddStringToObject(o, "isolation", nox_isolation_name(NOX_ISOLATION_NONE));
+    cJSON_AddStringToObject(o, "isolation", nox_isolation_name(L->iso));
+    cJSON_AddStringToObject(o, "isolationRequested", nox_isolation_name(L->cfg->isolation));
+    if (*L->iso_reason)
+        cJSON_AddStringToObject(o, L->iso_unavailable ? "isolationUnavailableReason"
+                                                      : "isolationFallbackReason",
+                                L->iso_reason);
+    add_limits(L, o);
     /* The same names noxrunnerd's /v1/info uses for these abilities. */
     static const char *const names[] = {"exec-result", "exec-stream", "stdin",
                                         "introspection", "raw-output"};
@@ -127,12 +162,25 @@ static int touch_fd(int fd, int ttl, nox__buf *reply) {
     return rc;
 }
 
+static int create_with(local_be *L, const char *sid, const nox__sandbox_opts *o,
+                       char *const *extra, nox_sandbox_info **out, nox_error **err);
+
 static int l_create(void *impl, const char *sid, const nox__sandbox_opts *o,
                     nox_sandbox_info **out, nox_error **err) {
     local_be *L = impl;
-    if (L->cfg->isolation == NOX_ISOLATION_NAMESPACES)
-        return nox__err(err, NOX_EUNSUPPORTED,
-                        "isolation level 'namespaces' is not available yet");
+    char *extra[24];
+    size_t nextra = 0;
+    int rc = local_isolation_args(L, o, extra, sizeof extra / sizeof extra[0], &nextra, err);
+    if (rc)
+        return rc;
+    rc = create_with(L, sid, o, extra, out, err);
+    for (size_t i = 0; i < nextra; i++)
+        free(extra[i]);
+    return rc;
+}
+
+static int create_with(local_be *L, const char *sid, const nox__sandbox_opts *o,
+                       char *const *extra, nox_sandbox_info **out, nox_error **err) {
     int rc = need_agent(L, err);
     if (rc)
         return rc;
@@ -185,7 +233,7 @@ static int l_create(void *impl, const char *sid, const nox__sandbox_opts *o,
                         L->base, name, strerror(-rc));
     }
     int64_t expires = 0;
-    rc = local_spawn_agent(L, &s, sid, o->ttl_seconds, &expires, err);
+    rc = local_spawn_agent(L, &s, sid, o->ttl_seconds, extra, &expires, err);
     if (rc) {
         lsess_remove_locked(&s, L->base);
         lsess_close(&s);
@@ -427,6 +475,7 @@ int nox__local_backend_new(const nox__config *cfg, const nox__backend_ops **ops,
         free(L->base);
         L->base = real;
     }
+    local_isolation_resolve(L);
     nox_error *aerr = NULL;
     L->agent = nox__local_find_agent(cfg->agent_path, &aerr);
     if (!L->agent) {

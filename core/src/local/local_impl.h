@@ -16,6 +16,9 @@ typedef struct local_be {
     char *base;       /* base directory, no trailing slash */
     char *agent;      /* path of nox-sandbox, or NULL */
     char *agent_err;  /* why it was not found */
+    int iso;          /* resolved level: NOX_ISOLATION_NONE or _NAMESPACES */
+    int iso_unavailable; /* NAMESPACES was asked for and the host forbids it */
+    char iso_reason[512]; /* why namespaces are not in force ("" when they are) */
 } local_be;
 
 /* One session directory, opened and maybe locked. */
@@ -59,9 +62,20 @@ int local_hangup_error(local_be *L, const char *sid, int rc, const char *what,
                        nox_error **err);
 nox_sandbox_info *local_info_from(const char *sid, const uint8_t *p, size_t n);
 
-/* local_spawn.c: start the agent for a locked, prepared session. */
+/* local_spawn.c: start the agent for a locked, prepared session, with
+ * extra arguments (NULL-terminated, may be NULL). */
 int local_spawn_agent(local_be *L, lsess *s, const char *sid, int ttl,
-                      int64_t *expires, nox_error **err);
+                      char *const *extra, int64_t *expires, nox_error **err);
+
+/* local_isolation.c */
+/* Resolve cfg->isolation into L->iso (probing the host once). */
+void local_isolation_resolve(local_be *L);
+/* The agent arguments for a create's level, limits and image (malloc'd
+ * strings into args, NULL-terminated, at most cap-1), or an error. */
+int local_isolation_args(local_be *L, const nox__sandbox_opts *o, char **args, size_t cap,
+                         size_t *n, nox_error **err);
+/* Whether cgroup v2 limits could be used here, in words. */
+void local_cgroup_status(char *out, size_t cap);
 
 /* local_exec.c */
 int local_exec(void *impl, const char *sid, const char *const *argv, size_t argc,

@@ -127,11 +127,18 @@ static void tail_log(lsess *s, char *out, size_t cap) {
 }
 
 int local_spawn_agent(local_be *L, lsess *s, const char *sid, int ttl,
-                      int64_t *expires, nox_error **err) {
+                      char *const *extra, int64_t *expires, nox_error **err) {
     char ttl_s[24], fd_s[] = "3";
     snprintf(ttl_s, sizeof ttl_s, "%d", ttl);
-    char *argv[] = {L->agent, "--session-dir", s->dir, "--ttl", ttl_s, "--ready-fd", fd_s,
-                    NULL};
+    char *argv[32] = {L->agent, "--session-dir", s->dir, "--ttl", ttl_s, "--ready-fd", fd_s};
+    size_t na = 7;
+    for (size_t i = 0; extra && extra[i] && na < 31; i++)
+        argv[na++] = extra[i];
+    if (*L->iso_reason && na < 30) {
+        argv[na++] = "--note";
+        argv[na++] = L->iso_reason;
+    }
+    argv[na] = NULL;
     /* The session id goes through the environment, not argv: argv is
      * world-readable in ps, /proc/<pid>/environ only by the owner. */
     size_t ne = 0;

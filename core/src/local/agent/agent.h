@@ -41,6 +41,7 @@ typedef struct agent_state {
     int64_t ttl;
     int64_t expires_ms; /* wall clock, unix milliseconds */
     int terminating;
+    int exit_status; /* of the inner process once the sandbox ends */
 } agent_state;
 
 extern agent_state g_agent;
@@ -71,6 +72,36 @@ void agent_kill_all(int timeout_ms);
 int ns_enter(int *pidns, char *msg, size_t cap);
 int ns_build_root(const char *session_dir, int pidns, int *proc_ok, char *msg,
                   size_t cap);
+
+/* ns_isolate.c: the "namespaces" level (see the comments there). */
+typedef struct iso_config {
+    int enabled;           /* --isolation namespaces */
+    int root_mode;         /* B runs as root: a host id of the sandbox's own */
+    uint32_t host_uid, host_gid;
+    int id_lock_fd;        /* flock()ed while the host id is ours */
+    long nproc;            /* RLIMIT_NPROC */
+    uint64_t mem_bytes;    /* RLIMIT_AS; 0: none */
+    uint64_t storage_bytes; /* RLIMIT_FSIZE; 0: none */
+    uint64_t cpu_milli;    /* asked for; reported, not enforceable by rlimits */
+    const char *image;     /* root file system directory, or NULL: the host's */
+} iso_config;
+extern iso_config g_iso;
+/* B: claim the host id, hand the session directory to it, chdir there. */
+int iso_prepare_outer(char *msg, size_t cap);
+/* B: fork C (which forks D and runs inner() there). C reports its own
+ * setup failures through fail_fn. The pid of C, or -1. */
+pid_t iso_spawn(void (*inner)(void), void (*fail_fn)(int code, const char *msg));
+/* D: the private root, hostname, loopback. */
+int iso_build_root(char *msg, size_t cap);
+/* D: rlimits, capabilities, no_new_privs, dumpable, seccomp. */
+int iso_lockdown(char *msg, size_t cap);
+/* JSON object text describing the limits in force. */
+void iso_describe_limits(char *out, size_t cap);
+/* C: close what only D may keep (ready fd, listening socket). */
+void agent_close_inherited(void);
+/* Exit status of the agent's inner process asking B to remove the
+ * session directory (the sandbox's id could not). */
+#define AGENT_EXIT_REMOVE 3
 
 /* Reply helpers (agent_server.c). */
 int agent_send_fail(int conn, int code, const char *fmt, ...) NOX_PRINTF(3, 4);

@@ -138,6 +138,7 @@ static int spawn_child(const char *path, char *const *argv, char *const *envp,
     sigemptyset(&none);
     sigemptyset(&def);
     sigaddset(&def, SIGPIPE);
+    sigaddset(&def, SIGXFSZ); /* the namespaces level ignores it in the agent */
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setsigdefault(&at, &def);
     /* Its own session and process group: the timeout kills the group. */

@@ -112,19 +112,42 @@ static int listen_socket(void) {
     return fd;
 }
 
-/* C: pid 1 of the sandbox. */
+static void fail_msg(int code, const char *msg) { fail(code, "%s", msg); }
+
+void agent_close_inherited(void) {
+    if (ready_fd >= 0)
+        close(ready_fd);
+    ready_fd = -1;
+    close(g_agent.listen_fd);
+}
+
+/* C (level none) or D (level namespaces): pid 1 of the sandbox. */
 static void run_inner(void) {
     char msg[3000];
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (!g_agent.pidns)
         prctl(PR_SET_CHILD_SUBREAPER, 1);
-    int rc = ns_build_root(g_agent.session_dir, g_agent.pidns, &g_agent.proc_ok,
-                           msg, sizeof msg);
+    int rc;
+    if (g_iso.enabled) {
+        rc = iso_build_root(msg, sizeof msg);
+        g_agent.proc_ok = 1;
+    } else {
+        rc = ns_build_root(g_agent.session_dir, g_agent.pidns, &g_agent.proc_ok, msg,
+                           sizeof msg);
+    }
     if (rc)
         fail(rc, "%s", msg);
     g_agent.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (g_agent.devnull < 0)
         fail(NOX_ESANDBOX, "open /dev/null in the sandbox: %s", strerror(errno));
+    if (g_iso.enabled) {
+        /* A file past RLIMIT_FSIZE is an error for us, not a signal;
+         * commands get the default back (agent_exec.c). */
+        signal(SIGXFSZ, SIG_IGN);
+        /* Before any thread exists: every thread and command inherits it. */
+        if ((rc = iso_lockdown(msg, sizeof msg)) != 0)
+            fail(rc, "%s", msg);
+    }
     if (agent_exec_init() != 0)
         fail(NOX_ESANDBOX, "cannot start the reaper thread");
     pthread_mutex_lock(&g_agent.mu);
@@ -150,7 +173,7 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
-    const char *dir = NULL, *sid = NULL;
+    const char *dir = NULL, *sid = NULL, *note = NULL;
     long ttl = -1;
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i];
@@ -165,6 +188,18 @@ int main(int argc, char **argv) {
             ttl = strtol(v, NULL, 10);
         else if (!strcmp(a, "--ready-fd"))
             ready_fd = (int)strtol(v, NULL, 10);
+        else if (!strcmp(a, "--isolation"))
+            g_iso.enabled = !strcmp(v, "namespaces");
+        else if (!strcmp(a, "--memory"))
+            g_iso.mem_bytes = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--storage"))
+            g_iso.storage_bytes = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--cpu-milli"))
+            g_iso.cpu_milli = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--image"))
+            g_iso.image = v;
+        else if (!strcmp(a, "--note"))
+            note = v;
         else
             usage();
     }
@@ -211,16 +246,29 @@ int main(int argc, char **argv) {
     g_agent.host_start = nox__proc_starttime(getpid());
     g_agent.listen_fd = listen_socket();
 
+    if (note)
+        agent_log("isolation: %s", note);
+    if (g_iso.enabled && g_iso.cpu_milli)
+        agent_log("warning: cpuLimit %llum is not enforced: no delegated cgroup v2",
+                  (unsigned long long)g_iso.cpu_milli);
     char msg[3000];
-    int rc = ns_enter(&g_agent.pidns, msg, sizeof msg);
-    if (rc)
-        fail(rc, "%s", msg);
-
-    pid_t c = fork();
+    pid_t c;
+    if (g_iso.enabled) {
+        int rc = iso_prepare_outer(msg, sizeof msg);
+        if (rc)
+            fail(rc, "%s", msg);
+        g_agent.pidns = 1;
+        c = iso_spawn(run_inner, fail_msg);
+    } else {
+        int rc = ns_enter(&g_agent.pidns, msg, sizeof msg);
+        if (rc)
+            fail(rc, "%s", msg);
+        c = fork();
+        if (c == 0)
+            run_inner();
+    }
     if (c < 0)
         fail(NOX_ESANDBOX, "fork: %s", strerror(errno));
-    if (c == 0)
-        run_inner();
 
     /* B: wait for C, and go with it. Only C reports on the ready fd. */
     close(ready_fd);
@@ -230,6 +278,14 @@ int main(int argc, char **argv) {
     while (waitpid(c, &st, 0) < 0) {
         if (errno != EINTR)
             return 1;
+    }
+    if (WIFEXITED(st) && WEXITSTATUS(st) == AGENT_EXIT_REMOVE) {
+        /* The sandbox's own id could not remove its session directory
+         * (root's base directory): we can. */
+        int rc = nox__rm_tree_at(g_agent.base_fd, g_agent.dir_name);
+        if (rc)
+            agent_log("removing %s: %s", g_agent.session_dir, strerror(-rc));
+        return 0;
     }
     if (WIFSIGNALED(st)) {
         agent_log("sandbox init died of signal %d", WTERMSIG(st));

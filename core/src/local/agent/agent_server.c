@@ -52,7 +52,14 @@ int agent_write_meta_locked(void) {
     cJSON_AddNumberToObject(o, "expiresAtUnix", (double)expires);
     cJSON_AddNumberToObject(o, "agentPid", (double)g_agent.host_pid);
     cJSON_AddNumberToObject(o, "agentStart", (double)g_agent.host_start);
-    cJSON_AddStringToObject(o, "isolation", "none");
+    cJSON_AddStringToObject(o, "isolation", g_iso.enabled ? "namespaces" : "none");
+    if (g_iso.enabled) {
+        char lim[1024];
+        iso_describe_limits(lim, sizeof lim);
+        cJSON *l = cJSON_Parse(lim);
+        if (l)
+            cJSON_AddItemToObject(o, "limits", l);
+    }
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!s)
@@ -94,7 +101,9 @@ void agent_terminate(int remove_dir) {
     agent_kill_all(5000);
     if (remove_dir) {
         int rc = nox__rm_tree_at(g_agent.base_fd, g_agent.dir_name);
-        if (rc)
+        if (rc == -EACCES || rc == -EPERM)
+            g_agent.exit_status = AGENT_EXIT_REMOVE; /* B removes it */
+        else if (rc)
             agent_log("removing %s: %s", g_agent.session_dir, strerror(-rc));
     } else {
         unlinkat(g_agent.dir_fd, NOX_SOCK_FILE, 0);
@@ -119,7 +128,7 @@ static void do_end(int conn, int remove_dir) {
     }
     agent_terminate(remove_dir);
     noxp_send(conn, NOXP_OK, NULL, 0, nox__now_ms() + 2000);
-    _exit(0);
+    _exit(g_agent.exit_status);
 }
 
 /* dest/src must be /workspace or below it, also after resolving the
@@ -369,7 +378,7 @@ static void *ttl_thread(void *arg) {
         pthread_mutex_unlock(&g_agent.mu);
         agent_log("session expired; removing it");
         agent_terminate(1);
-        _exit(0);
+        _exit(g_agent.exit_status);
     }
     return NULL;
 }
