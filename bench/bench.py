@@ -664,6 +664,10 @@ def table(ctx):
     return head, lines
 
 
+LEGEND = ("Ratios are this row's median time / the baseline's median time, measured in this "
+          "run: below 1 is faster. met? names the clauses of the target that were missed.")
+
+
 def render_text(head, lines):
     cols = list(zip(head, *lines)) if lines else [(h,) for h in head]
     # The notes column can be long; keep it last and unpadded.
@@ -691,6 +695,7 @@ def render_md(m, head, lines, ctx):
            "Machine: %s, %s cores, %s, kernel %s, load average at start %s; %s; commit %s" % (
                m["hostname"], m["nproc"], m["cpu"], m["kernel"],
                " ".join("%.2f" % x for x in m["loadavg_start"]), m["date"], m["commit"]), "",
+           LEGEND, "",
            "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for ln in lines:
         out.append("| " + " | ".join(x.replace("|", "\\|") for x in ln) + " |")
@@ -755,6 +760,7 @@ def main():
     print("Machine: %s cores, %s, kernel %s, load average %s at start, %s at end; %s; commit %s" % (
         m["nproc"], m["cpu"], m["kernel"], " ".join("%.2f" % x for x in m["loadavg_start"]),
         " ".join("%.2f" % x for x in m["loadavg_end"]), m["date"], m["commit"]))
+    print(LEGEND)
     print(render_text(head, lines))
     for s in ctx.skipped:
         print("not measured: %s: %s" % (s["what"], s["why"]))
