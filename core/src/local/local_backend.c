@@ -113,7 +113,7 @@ static int l_info(void *impl, nox_bytes **out, nox_error **err) {
     cJSON_AddStringToObject(o, "name", "noxrunner-local");
     cJSON_AddStringToObject(o, "version", nox_version_string());
     cJSON_AddStringToObject(o, "isolation", nox_isolation_name(L->iso));
-    cJSON_AddStringToObject(o, "isolationRequested", nox_isolation_name(L->cfg->isolation));
+    cJSON_AddStringToObject(o, "isolationRequested", nox_isolation_name(L->iso_want));
     if (*L->iso_reason)
         cJSON_AddStringToObject(o, L->iso_unavailable ? "isolationUnavailableReason"
                                                       : "isolationFallbackReason",

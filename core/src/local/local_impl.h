@@ -16,6 +16,7 @@ typedef struct local_be {
     char *base;       /* base directory, no trailing slash */
     char *agent;      /* path of nox-sandbox, or NULL */
     char *agent_err;  /* why it was not found */
+    int iso_want;     /* asked for: cfg->isolation, or $NOXRUNNER_ISOLATION for auto */
     int iso;          /* resolved level: NOX_ISOLATION_NONE or _NAMESPACES */
     int iso_unavailable; /* NAMESPACES was asked for and the host forbids it */
     char iso_reason[512]; /* why namespaces are not in force ("" when they are) */

@@ -8,7 +8,8 @@
  * takes `namespaces` when that works, else `none`, and keeps the reason,
  * which nox_info() reports as "isolationFallbackReason" and every agent
  * of this client writes to its log. An explicit `namespaces` that the host
- * cannot give fails at create with that reason.
+ * cannot give fails at create with that reason. $NOXRUNNER_ISOLATION
+ * ("none" or "namespaces") pins what auto means.
  */
 #include "local/local_impl.h"
 
@@ -89,6 +90,14 @@ static int probe(char *msg, size_t cap) {
 
 void local_isolation_resolve(local_be *L) {
     int want = L->cfg->isolation;
+    /* auto can be pinned from outside, so a whole test suite or service
+     * runs at one level without code changes. */
+    const char *env = getenv("NOXRUNNER_ISOLATION");
+    if (want == NOX_ISOLATION_AUTO && env && !strcmp(env, "none"))
+        want = NOX_ISOLATION_NONE;
+    else if (want == NOX_ISOLATION_AUTO && env && !strcmp(env, "namespaces"))
+        want = NOX_ISOLATION_NAMESPACES;
+    L->iso_want = want;
     L->iso = NOX_ISOLATION_NONE;
     L->iso_reason[0] = 0;
     if (want == NOX_ISOLATION_NONE)
