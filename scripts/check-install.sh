@@ -53,7 +53,10 @@ export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 cc -Wall -Werror -o "$work/use-pc" "$work/use.c" $(pkg-config --cflags --libs noxrunner)
 LD_LIBRARY_PATH="$prefix/lib" NOXRUNNER_AGENT= "$work/use-pc" "$work/state-pc"
 
-cc -Wall -Werror -o "$work/use-static" "$work/use.c" $(pkg-config --static --cflags --libs noxrunner | sed "s#-lnoxrunner#$prefix/lib/libnoxrunner.a#")
+# The core linked statically; its dependencies stay shared (Debian ships no
+# static libcurl dependency chain).
+cc -Wall -Werror -o "$work/use-static" "$work/use.c" $(pkg-config --cflags noxrunner) \
+   "$prefix/lib/libnoxrunner.a" $(pkg-config --libs libcurl libcjson libarchive) -lpthread -ldl
 # A static program has no library directory to look beside: name the agent.
 NOXRUNNER_AGENT="$prefix/libexec/noxrunner/nox-sandbox" "$work/use-static" "$work/state-static"
 
