@@ -423,6 +423,27 @@ NT_TEST(disk_fill) {
     NT_OK(nox_sandbox_delete(C, sid, &err));
 }
 
+NT_TEST(disk_fill_with_many_small_files) {
+    /* Each file under the per-file limit, the sum far over it: evicted. */
+    const char *sid = nt_sid("disk2");
+    NT_CHECK(create_with(sid, NULL, "16Mi", 60) == 0);
+    shres r = sh(sid, "for i in 1 2 3 4 5 6 7 8; do "
+                      "dd if=/dev/zero of=/workspace/f$i bs=1M count=4 2>/dev/null; done; "
+                      "mkdir /workspace/hidden && dd if=/dev/zero of=/workspace/hidden/h "
+                      "bs=1M count=4 2>/dev/null; chmod 0 /workspace/hidden; echo written");
+    free(r.out);
+    int gone = 0;
+    for (int i = 0; i < 100 && !gone; i++) {
+        sleep_ms(100);
+        nox_sandbox_info *inf = NULL;
+        nox_error *e = NULL;
+        gone = nox_sandbox_get(C, sid, &inf, &e) == NOX_ENOTFOUND;
+        nox_sandbox_info_free(inf);
+        nox_error_free(e);
+    }
+    NT_CHECK(gone);
+}
+
 NT_TEST(output_flood) {
     shres r = sh_t(SID, "yes floodfloodflood", 2);
     NT_CHECK(r.truncated);
@@ -756,6 +777,7 @@ int main(void) {
     NT_RUN(fork_bomb);
     NT_RUN(memory_bomb);
     NT_RUN(disk_fill);
+    NT_RUN(disk_fill_with_many_small_files);
     NT_RUN(output_flood);
     NT_RUN(daemon_survives_delete);
     NT_RUN(daemon_escaping_a_timeout_dies_with_the_sandbox);

@@ -99,7 +99,9 @@ static void add_limits(local_be *L, cJSON *o) {
                                               "(the uid is shared with the caller)");
     cJSON_AddStringToObject(l, "openFiles", "RLIMIT_NOFILE 4096");
     cJSON_AddStringToObject(l, "ephemeralStorage", "ephemeralStorageLimit as RLIMIT_FSIZE "
-                            "(per file, not a total); /tmp is a 512 MiB tmpfs, /dev/shm 64 MiB");
+                            "per file, and the sandbox is evicted (deleted) when /workspace "
+                            "holds more (checked every 2 s); /tmp is a 512 MiB tmpfs, /dev/shm "
+                            "64 MiB");
 }
 
 static int l_info(void *impl, nox_bytes **out, nox_error **err) {

@@ -95,8 +95,15 @@ pid_t iso_spawn(void (*inner)(void), void (*fail_fn)(int code, const char *msg))
 int iso_build_root(char *msg, size_t cap);
 /* D: rlimits, capabilities, no_new_privs, dumpable, seccomp. */
 int iso_lockdown(char *msg, size_t cap);
+/* D: start a command with the sandbox's limits (setsid, fds 0-2, workdir,
+ * default SIGPIPE/SIGXFSZ, empty mask). 0 or an errno value. */
+int iso_spawn_command(pid_t *pid, const char *path, char *const *argv, char *const *envp,
+                      const char *workdir, int in_fd, int out_fd, int err_fd);
 /* JSON object text describing the limits in force. */
 void iso_describe_limits(char *out, size_t cap);
+/* agent_storage.c: bytes used under /workspace (stops counting past
+ * stop_at). */
+uint64_t agent_workspace_usage(uint64_t stop_at);
 /* C: close what only D may keep (ready fd, listening socket). */
 void agent_close_inherited(void);
 /* Exit status of the agent's inner process asking B to remove the

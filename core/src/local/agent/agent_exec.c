@@ -149,7 +149,9 @@ static int spawn_child(const char *path, char *const *argv, char *const *envp,
     if (spawning_closed) {
         rc = ESHUTDOWN;
     } else {
-        rc = posix_spawn(&c->pid, path, &fa, &at, argv, envp);
+        rc = g_iso.enabled ? iso_spawn_command(&c->pid, path, argv, envp, workdir, in_fd,
+                                               out_fd, err_fd)
+                           : posix_spawn(&c->pid, path, &fa, &at, argv, envp);
         if (rc == 0) {
             /* ESRCH when the reaper got it already: the eventfd tells. */
             c->pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);

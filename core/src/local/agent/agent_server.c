@@ -342,6 +342,7 @@ static void *conn_thread(void *arg) {
  * (it holds the lock while it touches us). */
 static void *ttl_thread(void *arg) {
     (void)arg;
+    int64_t next_usage_check = 0;
     pthread_mutex_lock(&g_agent.mu);
     for (;;) {
         int64_t now = agent_wall_ms();
@@ -354,6 +355,25 @@ static void *ttl_thread(void *arg) {
             agent_log("session directory removed; ending the sandbox");
             agent_terminate(0);
             _exit(0);
+        }
+        if (!g_agent.terminating && g_iso.storage_bytes && now >= next_usage_check) {
+            pthread_mutex_unlock(&g_agent.mu);
+            uint64_t used = agent_workspace_usage(g_iso.storage_bytes);
+            pthread_mutex_lock(&g_agent.mu);
+            next_usage_check = agent_wall_ms() + DIR_CHECK_MS;
+            if (used > g_iso.storage_bytes && !g_agent.terminating) {
+                /* Evicted, as a pod over its ephemeral-storage limit is. */
+                g_agent.terminating = 1;
+                pthread_mutex_unlock(&g_agent.mu);
+                agent_log("evicted: /workspace holds more than ephemeralStorageLimit "
+                          "(%llu bytes); removing the sandbox",
+                          (unsigned long long)g_iso.storage_bytes);
+                while (flock(g_agent.lock_fd, LOCK_EX) != 0 && errno == EINTR) {
+                }
+                agent_terminate(1);
+                _exit(g_agent.exit_status);
+            }
+            continue;
         }
         if (g_agent.terminating || now < g_agent.expires_ms) {
             int64_t until = g_agent.terminating ? now + 3600 * 1000 : g_agent.expires_ms;

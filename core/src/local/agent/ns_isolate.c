@@ -32,7 +32,6 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <malloc.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
@@ -43,6 +42,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -778,17 +778,16 @@ static int set_limit(int res, uint64_t v) {
 
 int iso_lockdown(char *msg, size_t cap) {
     int rc;
-    /* Limits: every command inherits them from us. */
-    if ((rc = set_limit(RLIMIT_NOFILE, DEFAULT_NOFILE)) ||
-        (rc = set_limit(RLIMIT_NPROC, (uint64_t)g_iso.nproc)) ||
-        (rc = set_limit(RLIMIT_CORE, 0)) ||
-        (g_iso.mem_bytes && (rc = set_limit(RLIMIT_AS, g_iso.mem_bytes))) ||
-        (g_iso.storage_bytes && (rc = set_limit(RLIMIT_FSIZE, g_iso.storage_bytes)))) {
+    /* The limits go on each command (iso_spawn_command); here only a
+     * check that they can be set at all, so create reports it. */
+    struct rlimit cur;
+    if (getrlimit(RLIMIT_NPROC, &cur) == 0 && cur.rlim_max != RLIM_INFINITY &&
+        cur.rlim_max < (rlim_t)g_iso.nproc)
+        g_iso.nproc = (long)cur.rlim_max;
+    if ((rc = set_limit(RLIMIT_CORE, 0)) != 0) {
         snprintf(msg, cap, NS_FAIL "setrlimit: %s", strerror(-rc));
         return NOX_ESANDBOX;
     }
-    /* Few malloc arenas: our own address space counts against RLIMIT_AS. */
-    mallopt(M_ARENA_MAX, 2);
     /* Nobody inside may read our memory or descriptors through /proc/1. */
     prctl(PR_SET_DUMPABLE, 0);
     for (int c = 0; c < 64; c++)
@@ -829,7 +828,107 @@ void iso_describe_limits(char *out, size_t cap) {
              "\"cpu\":\"%s\",\"hostUid\":%u}",
              g_iso.mem_bytes ? "rlimit-as per process" : "unlimited",
              g_iso.nproc, g_iso.root_mode ? "the sandbox's own host uid" : "shared with the caller's uid",
-             DEFAULT_NOFILE, g_iso.storage_bytes ? "rlimit-fsize per file" : "unlimited",
+             DEFAULT_NOFILE, g_iso.storage_bytes ? "rlimit-fsize per file, eviction past the total" : "unlimited",
              g_iso.cpu_milli ? "not enforced: needs a delegated cgroup v2" : "unlimited",
              (unsigned)g_iso.host_uid);
+}
+
+/* ---- D: spawning a command with the sandbox's limits -------------------- */
+
+/* The limits go on each command, not on the agent: its own threads,
+ * connections and malloc arenas must not count against memoryLimit, and
+ * an RLIMIT_AS on the agent would break sanitizer builds outright. So
+ * commands start like posix_spawn() does it (a CLONE_VM | CLONE_VFORK
+ * child on a stack of our own, which only makes system calls), with a
+ * setrlimit() step before execve(). */
+
+typedef struct spawn_req {
+    const char *path;
+    char *const *argv, *const *envp;
+    const char *workdir;
+    int fds[3];
+    int err; /* the child's errno when it could not exec (shared memory) */
+} spawn_req;
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ISO_NO_ASAN __attribute__((no_sanitize("address")))
+#endif
+#endif
+#if !defined(ISO_NO_ASAN) && defined(__SANITIZE_ADDRESS__)
+#define ISO_NO_ASAN __attribute__((no_sanitize_address))
+#endif
+#ifndef ISO_NO_ASAN
+#define ISO_NO_ASAN
+#endif
+
+static ISO_NO_ASAN int spawn_child_fn(void *arg) {
+    spawn_req *r = arg;
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    if (setsid() < 0)
+        goto fail;
+    /* Ignored in the agent; commands get the usual behaviour. */
+    sigaction(SIGPIPE, &dfl, NULL);
+    sigaction(SIGXFSZ, &dfl, NULL);
+    for (int i = 0; i < 3; i++)
+        if (dup2(r->fds[i], i) < 0)
+            goto fail;
+    if (chdir(r->workdir) != 0)
+        goto fail;
+    struct rlimit rl;
+    rl.rlim_cur = rl.rlim_max = DEFAULT_NOFILE;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        goto fail;
+    rl.rlim_cur = rl.rlim_max = (rlim_t)g_iso.nproc;
+    if (setrlimit(RLIMIT_NPROC, &rl) != 0)
+        goto fail;
+    rl.rlim_cur = rl.rlim_max = 0;
+    setrlimit(RLIMIT_CORE, &rl);
+    if (g_iso.mem_bytes) {
+        rl.rlim_cur = rl.rlim_max = (rlim_t)g_iso.mem_bytes;
+        if (setrlimit(RLIMIT_AS, &rl) != 0)
+            goto fail;
+    }
+    if (g_iso.storage_bytes) {
+        rl.rlim_cur = rl.rlim_max = (rlim_t)g_iso.storage_bytes;
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+            goto fail;
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(r->path, r->argv, r->envp);
+fail:
+    r->err = errno ? errno : EIO;
+    _exit(127);
+}
+
+int iso_spawn_command(pid_t *pid, const char *path, char *const *argv, char *const *envp,
+                      const char *workdir, int in_fd, int out_fd, int err_fd) {
+    enum { STACK = 32 * 1024 };
+    char *stack = mmap(NULL, STACK, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED)
+        return errno;
+    spawn_req r = {path, argv, envp, workdir, {in_fd, out_fd, err_fd}, 0};
+    /* No signal may run a handler on the child's borrowed stack. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t p = clone(spawn_child_fn, stack + STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &r);
+    int e = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    munmap(stack, STACK);
+    if (p < 0)
+        return e;
+    if (r.err) {
+        /* It never ran the command: reap it here, nobody else knows it. */
+        while (waitpid(p, NULL, 0) < 0 && errno == EINTR) {
+        }
+        return r.err;
+    }
+    *pid = p;
+    return 0;
 }
