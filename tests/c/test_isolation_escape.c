@@ -324,6 +324,7 @@ NT_TEST(perf_event) { NT_CHECK(blocked("perf_event", NULL)); }
 NT_TEST(userfaultfd) { NT_CHECK(blocked("userfaultfd", NULL)); }
 NT_TEST(open_by_handle) { NT_CHECK(blocked("open_by_handle", NULL)); }
 NT_TEST(mknod_device) { NT_CHECK(blocked("mknod_device", NULL)); }
+NT_TEST(disable_aslr) { NT_CHECK(blocked("disable_aslr", NULL)); }
 NT_TEST(set_hostname) { NT_CHECK(blocked("set_hostname", NULL)); }
 NT_TEST(reboot_host) { NT_CHECK(blocked("reboot_host", NULL)); }
 NT_TEST(foreign_abi) { NT_CHECK(blocked("foreign_abi", NULL)); }
@@ -766,6 +767,7 @@ int main(void) {
     NT_RUN(userfaultfd);
     NT_RUN(open_by_handle);
     NT_RUN(mknod_device);
+    NT_RUN(disable_aslr);
     NT_RUN(set_hostname);
     NT_RUN(reboot_host);
     NT_RUN(foreign_abi);

@@ -278,6 +278,15 @@ int main(int argc, char **argv) {
     if (!strcmp(NAME, "mknod_device"))
         return must_fail(mknod("/workspace/sda", S_IFBLK | 0600, makedev(8, 0)),
                          "created a block device node");
+    if (!strcmp(NAME, "disable_aslr")) {
+        /* ADDR_NO_RANDOMIZE: a weaker address space for the next exec. */
+        long q = syscall(SYS_personality, 0xffffffffUL);
+        long rc = syscall(SYS_personality, 0x0040000UL);
+        if (q < 0)
+            return escaped("personality queries are refused (breaks programs)");
+        return must_fail(rc < 0 ? -1 : (syscall(SYS_personality, 0xffffffffUL) & 0x0040000) ? 0 : -1,
+                         "ADDR_NO_RANDOMIZE set");
+    }
     if (!strcmp(NAME, "set_hostname"))
         return must_fail(sethostname("evil", 4), "changed the hostname");
     if (!strcmp(NAME, "reboot_host"))

@@ -694,7 +694,7 @@ static const int DENIED[] = {
 #endif
     __NR_open_by_handle_at, __NR_name_to_handle_at, __NR_settimeofday,
     __NR_clock_settime, __NR_clock_adjtime, __NR_adjtimex, __NR_vhangup,
-    __NR_fanotify_init, __NR_personality, __NR_sethostname, __NR_setdomainname,
+    __NR_fanotify_init, __NR_sethostname, __NR_setdomainname,
 #ifdef __NR_lookup_dcookie
     __NR_lookup_dcookie,
 #endif
@@ -719,7 +719,7 @@ static const int DENIED[] = {
 
 static int install_seccomp(void) {
     size_t nd = sizeof DENIED / sizeof DENIED[0];
-    struct sock_filter f[16 + 2 * sizeof DENIED / sizeof DENIED[0] + 16];
+    struct sock_filter f[32 + 2 * sizeof DENIED / sizeof DENIED[0] + 16];
     size_t n = 0;
     /* Another ABI (x32, ia32 through int 0x80) would see other numbers:
      * such a process is killed outright. */
@@ -746,6 +746,16 @@ static int install_seccomp(void) {
     f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone, 0, 4);
     f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(0));
     f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, NS_CLONE_FLAGS, 0, 1);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, ERRNO(EPERM));
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    /* personality: only queries and the plain Linux personalities, as
+     * container runtimes allow (others weaken ASLR and the like). */
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_personality, 0, 7);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(0));
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x0, 4, 0);
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x8, 3, 0);
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0xffffffffu, 2, 0);
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x20000, 1, 0);
     f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, ERRNO(EPERM));
     f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
     /* ioctl's command is 32 bits wide in the kernel: the low word decides.
