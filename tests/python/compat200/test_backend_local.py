@@ -57,10 +57,15 @@ class TestLocalBackend:
 
     def test_create_sandbox_with_options(self):
         """Test creating sandbox with all options."""
+        # compat: 2.0.0 accepted and ignored any image name; the local
+        # backend now runs the host's system directories (image=None) or a
+        # root file system directory, and refuses a name it cannot honour.
+        with pytest.raises(ValueError, match="image"):
+            self.backend.create_sandbox(self.session_id, image="test-image")
         result = self.backend.create_sandbox(
             self.session_id,
             ttl_seconds=600,
-            image="test-image",
+            image=None,
             cpu_limit="1",
             memory_limit="1Gi",
             ephemeral_storage_limit="2Gi",
