@@ -1405,6 +1405,40 @@ NT_TEST(image_must_be_a_root_file_system_directory) {
     free(base);
 }
 
+NT_TEST(limits_in_force_are_reported_never_silently_dropped) {
+    if (nox_client_isolation(C) != NOX_ISOLATION_NAMESPACES)
+        return;
+    const char *sid = nt_sid("lim");
+    nox_sandbox_options so;
+    nox_sandbox_options_init(&so, NOX_SANDBOX_OPTIONS_VERSION);
+    so.ttl_seconds = 30;
+    so.cpu_limit = "500m";
+    so.memory_limit = "512Mi";
+    so.ephemeral_storage_limit = "1Gi";
+    nox_sandbox_info *i = NULL;
+    NT_OK(nox_sandbox_create(C, sid, &so, &i, &err));
+    nox_sandbox_info_free(i);
+    char *o = sh_out(C, sid, "awk '/Max file size/{print \"fsize\", $4} "
+                             "/Max open files/{print \"nofile\", $4} "
+                             "/Max address space/{print \"as\", $4}' /proc/self/limits");
+    NT_CHECK(o && strstr(o, "fsize 1073741824\n") && strstr(o, "nofile 4096\n") &&
+             strstr(o, "as 536870912\n"));
+    free(o);
+    char *dir = session_dir(BASE, sid);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/meta.json", dir);
+    char *meta = nt_read_file(path, NULL);
+    snprintf(path, sizeof path, "%s/agent.log", dir);
+    char *log = nt_read_file(path, NULL);
+    free(dir);
+    NT_CHECK(meta && strstr(meta, "\"memory\":\"rlimit-as per process\""));
+    NT_CHECK(meta && strstr(meta, "\"cpu\":\"not enforced"));
+    NT_CHECK(log && strstr(log, "cpuLimit 500m is not enforced"));
+    free(meta);
+    free(log);
+    NT_OK(nox_sandbox_delete(C, sid, &err));
+}
+
 NT_TEST(bad_limits_are_refused) {
     nox_sandbox_options so;
     nox_sandbox_options_init(&so, NOX_SANDBOX_OPTIONS_VERSION);
@@ -1684,6 +1718,7 @@ int main(void) {
     NT_RUN(info_health_and_isolation);
     NT_RUN(each_level_runs_commands_and_says_so);
     NT_RUN(image_must_be_a_root_file_system_directory);
+    NT_RUN(limits_in_force_are_reported_never_silently_dropped);
     NT_RUN(bad_limits_are_refused);
     NT_RUN(missing_agent_is_a_clear_error);
     NT_RUN(agent_setup_errors_reach_the_caller);

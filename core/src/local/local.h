@@ -4,12 +4,15 @@
  * On-disk layout under the base directory (mode 0700):
  *
  *   s-<sha256 hex of the session id>/    the session directory, mode 0700
+ *                 (at the namespaces level as root it belongs to the
+ *                 sandbox's own host uid, like its workspace)
  *       lock          flock()ed by create, delete, stale cleanup and expiry
  *       meta.json     session id, pod name, ttl, expiresAt, agent pid
  *       sock          the agent's unix socket
  *       workspace/    what the sandbox sees as /workspace
  *       .root/        mount point of the agent's private root (empty)
- *       agent.log     the agent's stderr
+ *       agent.log     the agent's stderr (setup failures, fallback reasons,
+ *                     limits that cannot be enforced, evictions)
  */
 #ifndef NOX_LOCAL_H
 #define NOX_LOCAL_H

@@ -5,6 +5,8 @@
  *
  *   library --fork--> A (setsid) --fork--> B = nox-sandbox (outer)
  *        A exits at once, so B is nobody's child in the caller's tree.
+ *   Level "none" (below); level "namespaces" adds one step, see
+ *   ns_isolate.c (B -> C in the user namespace -> D, the pid 1).
  *   B binds the socket, enters the namespaces (ns_setup.c), forks C, and
  *   waits for it. C is pid 1 of the sandbox's pid namespace: it builds the
  *   private root, serves requests (agent_server.c), runs commands
