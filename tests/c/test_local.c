@@ -13,7 +13,9 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stddef.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <signal.h>
@@ -773,6 +775,52 @@ NT_TEST(auto_falls_back_to_none_naming_the_reason_namespaces_refuses) {
     NT_CHECK(strstr(buf, "ns_create=-12 "));
     NT_CHECK(strstr(buf, "isolation level 'namespaces' is not available on this host: the "
                          "host forbids namespaces: unshare(CLONE_NEWUSER) failed"));
+}
+
+NT_TEST(masked_host_proc_makes_auto_fall_back_before_create_fails) {
+    if (geteuid() != 0)
+        return; /* needs a mount namespace of our own to mask /proc */
+    char *base = nt_mkdtemp("mp");
+    int p[2];
+    NT_CHECK(pipe(p) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* Like a container runtime that covers parts of /proc. */
+        close(p[0]);
+        unsetenv("NOXRUNNER_ISOLATION");
+        if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+            mount("tmpfs", "/proc/sys", "tmpfs", MS_RDONLY, "size=4k") != 0)
+            _exit(3);
+        char out[2000] = "";
+        nox_client *c = client_at(base, NOX_ISOLATION_AUTO);
+        nox_bytes *b = NULL;
+        size_t bl = 0;
+        int crc = -99;
+        if (c && nox_info(c, &b, NULL) == 0) {
+            crc = create_ttl(c, "mp", 10, NULL, NULL);
+            snprintf(out, sizeof out, "level=%d create=%d %s", nox_client_isolation(c), crc,
+                     (const char *)nox_bytes_data(b, &bl));
+            nox_sandbox_delete(c, "mp", NULL);
+        }
+        nox_bytes_free(b);
+        nox_client_free(c);
+        if (write(p[1], out, strlen(out)) < 0)
+            _exit(2);
+        _exit(0);
+    }
+    close(p[1]);
+    char buf[2100];
+    size_t len = 0;
+    ssize_t r;
+    while ((r = read(p[0], buf + len, sizeof buf - 1 - len)) > 0)
+        len += (size_t)r;
+    buf[len] = 0;
+    close(p[0]);
+    waitpid(pid, NULL, 0);
+    nt_rm_rf(base);
+    free(base);
+    NT_CHECK(strstr(buf, "level=1 create=0 "));
+    NT_CHECK(strstr(buf, "mounting a fresh /proc in a pid namespace"));
 }
 
 /* ---- streaming ----------------------------------------------------------- */
@@ -1698,6 +1746,7 @@ int main(void) {
     NT_RUN(archive_limits_of_the_client_apply_to_uploads);
     NT_RUN(no_namespaces_means_unsupported_with_the_reason);
     NT_RUN(auto_falls_back_to_none_naming_the_reason_namespaces_refuses);
+    NT_RUN(masked_host_proc_makes_auto_fall_back_before_create_fails);
     NT_RUN(stream_delivers_chunks_in_order_as_they_come);
     NT_RUN(stream_next_times_out_with_none);
     NT_RUN(stream_cancel_from_another_thread_kills_the_tree);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -30,9 +31,30 @@
 static const char *const PROBE_STEPS[] = {
     "unshare(CLONE_NEWUSER)",
     "unshare(mount, pid, net, ipc, uts, cgroup namespaces) in a user namespace",
+    "mounting a fresh /proc in a pid namespace (is the host's /proc partly masked?)",
     "PR_SET_NO_NEW_PRIVS",
     "installing a seccomp filter",
 };
+
+/* In the probe child, inside the new namespaces: the agent's pid 1 mounts
+ * a fresh /proc, which the kernel refuses when the host's /proc is partly
+ * covered (as in many containers). 0 or an errno value. */
+static int probe_proc(void) {
+    pid_t p = fork(); /* the first child is pid 1 of the new pid namespace */
+    if (p < 0)
+        return errno;
+    if (p == 0) {
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+            mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+            _exit(errno & 0xff ? errno & 0xff : 1);
+        _exit(0);
+    }
+    int st;
+    while (waitpid(p, &st, 0) < 0)
+        if (errno != EINTR)
+            return errno;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : EPERM;
+}
 
 /* 0 when the host allows the namespaces level; else the reason in msg. */
 static int probe(char *msg, size_t cap) {
@@ -50,12 +72,14 @@ static int probe(char *msg, size_t cap) {
         } else if (step = 1, unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
                                      CLONE_NEWUTS | CLONE_NEWCGROUP) != 0) {
             e = errno;
-        } else if (step = 2, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        } else if (step = 2, (e = probe_proc()) != 0) {
+            /* errno already in e */
+        } else if (step = 3, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
             e = errno;
         } else {
             struct sock_filter f[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
             struct sock_fprog prog = {1, f};
-            step = 3;
+            step = 4;
             if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
                 e = errno;
         }
@@ -83,7 +107,7 @@ static int probe(char *msg, size_t cap) {
     }
     if (res[1] == 0)
         return 0;
-    int step = res[0] >= 0 && res[0] < 4 ? res[0] : 0;
+    int step = res[0] >= 0 && res[0] < 5 ? res[0] : 0;
     snprintf(msg, cap, "%s failed: %s", PROBE_STEPS[step], strerror(res[1]));
     return -1;
 }

@@ -555,6 +555,15 @@ static int build_proc(char *msg, size_t cap) {
             set_flags(ro[i], ISO_MA_RDONLY | ISO_MA_NOSUID | ISO_MA_NODEV, 1) != 0)
             goto fail;
     }
+    /* Files that tell about the host's kernel rather than the sandbox. */
+    static const char *const hide[] = {R "/proc/kcore", R "/proc/keys", R "/proc/timer_list",
+                                       R "/proc/sched_debug", R "/proc/kallsyms", NULL};
+    for (int i = 0; hide[i]; i++) {
+        struct stat st;
+        if (lstat(hide[i], &st) == 0 && S_ISREG(st.st_mode) &&
+            mount(R "/dev/null", hide[i], NULL, MS_BIND, NULL) != 0)
+            goto fail;
+    }
     return 0;
 fail:
     snprintf(msg, cap, NS_FAIL "mounting /proc: %s", strerror(errno));
