@@ -710,6 +710,9 @@ static const int DENIED[] = {
 #ifdef __NR_iopl
     __NR_iopl, __NR_ioperm,
 #endif
+#ifdef __NR_modify_ldt
+    __NR_modify_ldt,
+#endif
 #ifdef __NR_uselib
     __NR_uselib,
 #endif
