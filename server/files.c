@@ -48,8 +48,9 @@ int upload_begin(request *r) {
     int rc = nox_sandbox_get(s->client, r->sid, &i, &err);
     nox_sandbox_info_free(i);
     if (rc == NOX_ENOTFOUND || rc == NOX_EINVAL) {
-        respond_nox(r, rc, err, 0);
-        return -1;
+        r->deferred_code = rc; /* answered once the body is dropped */
+        r->deferred_err = err;
+        return 0;
     }
     nox_error_free(err); /* anything else: let the upload itself report it */
 
@@ -66,7 +67,7 @@ int upload_begin(request *r) {
 }
 
 void upload_take(request *r, const char *data, size_t len) {
-    if (r->body_too_big || r->body_io_errno)
+    if (r->deferred_code || r->body_too_big || r->body_io_errno)
         return; /* drop the rest; the answer is already decided */
     if (r->received + len > r->srv->cfg.max_upload_bytes) {
         r->body_too_big = 1;

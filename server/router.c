@@ -44,6 +44,7 @@ void request_unref(request *r) {
     free(r->body);
     if (r->upload_fd >= 0)
         close(r->upload_fd);
+    nox_error_free(r->deferred_err);
     free(r);
 }
 
@@ -403,6 +404,11 @@ static void take_json_body(request *r, const char *data, size_t len) {
 }
 
 static enum MHD_Result dispatch(request *r) {
+    if (r->deferred_code) {
+        nox_error *err = r->deferred_err;
+        r->deferred_err = NULL;
+        return respond_nox(r, r->deferred_code, err, 0);
+    }
     if (r->body_too_big) {
         uint64_t limit = r->route == ROUTE_UPLOAD ? r->srv->cfg.max_upload_bytes
                                                   : r->srv->cfg.max_body_bytes;

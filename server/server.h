@@ -136,6 +136,12 @@ typedef struct request {
     uint64_t received;
     int body_too_big;
     int body_io_errno;
+    /* An answer decided before the body arrived (an upload to an unknown
+     * sandbox). It is sent once the body has been read and dropped: a
+     * client still sending when the server answers and closes gets a
+     * broken pipe instead of the answer. */
+    int deferred_code;            /* NOX_E*; 0: none */
+    nox_error *deferred_err;
 } request;
 
 void request_unref(request *r);

@@ -618,6 +618,28 @@ NT_TEST(thirty_two_threads_share_one_client) {
     teardown(c, sids[0]);
 }
 
+/* The server knows at once that the sandbox is missing, while the client
+ * is still sending the body: the 404 must still reach the client (it used
+ * to come back as a broken pipe, NOX_ECONNECT, now and then). */
+NT_TEST(upload_to_unknown_sandbox_is_not_found_even_with_a_large_body) {
+    NT_CHECK(srv_up);
+    nox_client *c = nt_http_client(&srv, NULL);
+    NT_CHECK(c != NULL);
+    size_t len = 4u << 20;
+    uint8_t *junk = calloc(1, len); /* never parsed: the sandbox is missing */
+    NT_CHECK(junk != NULL);
+    for (int i = 0; i < 10 && nt_failed_checks == 0; i++) {
+        nox_error *err = NULL;
+        int rc = nox_upload_targz(c, "no-such-sandbox", junk, len, NULL, &err);
+        if (rc != NOX_ENOTFOUND || nox_error_http_status(err) != 404)
+            nt_fail(__FILE__, __LINE__, "attempt %d: %s (%s)", i, nox_code_name(rc),
+                    err ? nox_error_message(err) : "");
+        nox_error_free(err);
+    }
+    free(junk);
+    nox_client_free(c);
+}
+
 int main(void) {
     /* The server is on loopback: never through a proxy from the environment. */
     unsetenv("http_proxy");
@@ -639,6 +661,7 @@ int main(void) {
     NT_RUN(directory_round_trip_through_upload_dir_and_download_to_dir);
     NT_RUN(odd_session_ids_round_trip);
     NT_RUN(token_server_rejects_missing_and_wrong_tokens);
+    NT_RUN(upload_to_unknown_sandbox_is_not_found_even_with_a_large_body);
     NT_RUN(thirty_two_threads_share_one_client);
     int status = nt_main_end();
     if (srv_up && nt_server_stop(&srv) != 0) {
