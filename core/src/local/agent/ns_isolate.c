@@ -918,6 +918,12 @@ static ISO_NO_ASAN int spawn_child_fn(void *arg) {
         if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
             goto fail;
     }
+    /* Orphans of the command's descendants come back to the command, not
+     * to us: a daemon that double-forks stays in the tree a timeout or a
+     * cancel kills. Kept across execve; once the command exits, what it
+     * left running is adopted by pid 1 and lives on as before. */
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
+        goto fail;
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
