@@ -157,9 +157,17 @@ int nox__write_file_at(int dirfd, const char *name, const void *data,
 }
 
 char *nox__read_file_at(int dirfd, const char *name, size_t max, size_t *len) {
-    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    /* Session directories may belong to a sandbox's id: a FIFO planted as
+     * meta.json must not hang the caller, nor a device be read. */
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
         return NULL;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        errno = EINVAL;
+        return NULL;
+    }
     char *buf = malloc(max + 1);
     size_t n = 0;
     while (buf && n < max) {
