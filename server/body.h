@@ -17,4 +17,8 @@ int body_int(request *r, const cJSON *obj, const char *name, int64_t min,
              int64_t max, int64_t *out);
 int body_bool(request *r, const cJSON *obj, const char *name, int *out);
 
+/* The local client's nox_info() as parsed JSON (NULL on failure); the
+ * caller frees it with cJSON_Delete(). */
+cJSON *backend_info(nox_client *c);
+
 #endif

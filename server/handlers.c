@@ -47,6 +47,35 @@ enum MHD_Result handle_healthz(request *r) {
     return respond_text(r, MHD_HTTP_OK, "OK");
 }
 
+/* What the local backend says about its sandboxes that a remote user needs
+ * too: why the isolation level is what it is, and which limits hold. */
+cJSON *backend_info(nox_client *c) {
+    nox_bytes *b = NULL;
+    if (nox_info(c, &b, NULL) != 0)
+        return NULL;
+    size_t n = 0;
+    const uint8_t *data = nox_bytes_data(b, &n);
+    cJSON *j = cJSON_ParseWithLength((const char *)data, n);
+    nox_bytes_free(b);
+    return j;
+}
+
+static void copy_backend_info(jw *w, nox_client *c) {
+    static const char *const fields[] = {"isolationFallbackReason",
+                                         "isolationUnavailableReason", "limits"};
+    cJSON *j = backend_info(c);
+    for (size_t i = 0; j && i < sizeof fields / sizeof fields[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, fields[i]);
+        char *raw = v ? cJSON_PrintUnformatted(v) : NULL;
+        if (raw) {
+            jw_key(w, fields[i]);
+            jw_raw(w, raw, strlen(raw));
+            cJSON_free(raw);
+        }
+    }
+    cJSON_Delete(j);
+}
+
 enum MHD_Result handle_info(request *r) {
     server *s = r->srv;
     static const char *const extensions[] = {
@@ -70,6 +99,7 @@ enum MHD_Result handle_info(request *r) {
     jw_str(&w, nox_isolation_name(nox_client_isolation(s->client)));
     jw_key(&w, "auth");
     jw_bool(&w, s->cfg.token != NULL);
+    copy_backend_info(&w, s->client);
     jw_obj_end(&w);
     size_t len = 0;
     char *json = jw_take(&w, &len);

@@ -11,6 +11,7 @@
  * signal handler only writes a byte to a pipe; the main thread does the
  * work.
  */
+#include "body.h"
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -167,6 +168,15 @@ static int is_loopback(const struct sockaddr_storage *a) {
         return IN6_IS_ADDR_V4MAPPED(ip) && ip->s6_addr[12] == 127;
     }
     return 0;
+}
+
+/* `auto` fell back to `none`: say why once, where an operator looks. */
+static void log_isolation_fallback(nox_client *c) {
+    cJSON *j = backend_info(c);
+    const cJSON *why = j ? cJSON_GetObjectItemCaseSensitive(j, "isolationFallbackReason") : NULL;
+    if (cJSON_IsString(why))
+        log_msg("warning: sandboxes run without namespace isolation: %s", why->valuestring);
+    cJSON_Delete(j);
 }
 
 /* libmicrohttpd's format strings are its own; tell the compiler so. */
@@ -416,6 +426,7 @@ int main(int argc, char **argv) {
     log_msg("version %s, isolation %s, auth %s, pid %d", nox_version_string(),
             nox_isolation_name(nox_client_isolation(s->client)),
             cfg->token ? "on" : "off", (int)getpid());
+    log_isolation_fallback(s->client);
 
     int sig;
     while ((sig = wait_signal(-1)) == 0) {

@@ -976,6 +976,9 @@ NT_TEST(info_describes_the_server) {
     const char *iso = jstr(j, "isolation");
     NT_CHECK(iso && (strcmp(iso, "none") == 0 || strcmp(iso, "namespaces") == 0));
     NT_CHECK_INT(jbool(j, "auth"), 0);
+    /* Which limits hold, as the local backend enforces them. */
+    const cJSON *limits = cJSON_GetObjectItemCaseSensitive(j, "limits");
+    NT_CHECK(cJSON_IsObject(limits) && cJSON_GetObjectItemCaseSensitive(limits, "memory"));
     const cJSON *ext = cJSON_GetObjectItemCaseSensitive(j, "extensions");
     static const char *const want[] = {"auth", "exec-result", "exec-stream", "stdin",
                                        "introspection", "request-id", "raw-output"};
