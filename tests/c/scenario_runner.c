@@ -938,7 +938,8 @@ static int read_file(const char *path, buf *out) {
 static void member_path(char *out, size_t n, const char *dir, const char *name) {
     while (name[0] == '.' && name[1] == '/')
         name += 2;
-    snprintf(out, n, "%s/%s", dir, name);
+    if (snprintf(out, n, "%s/%s", dir, name) >= (int)n)
+        out[0] = 0; /* too long to be a member we look for */
     size_t l = strlen(out);
     while (l > 1 && out[l - 1] == '/')
         out[--l] = 0;

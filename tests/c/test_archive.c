@@ -156,6 +156,7 @@ typedef struct scratch {
 } scratch;
 
 static int scratch_new(scratch *s) {
+    s->dest = s->outside = NULL;
     s->base = nt_mkdtemp("arx");
     if (!s->base)
         return -1;
