@@ -449,3 +449,15 @@ def test_isolation_warning_points_at_the_callers_line() -> None:
             assert "WITHOUT namespace isolation" in str(w.message)
     finally:
         c.close()
+
+
+def test_asking_for_no_isolation_is_not_warned_about(tmp_path: "os.PathLike[str]") -> None:
+    import warnings
+
+    from noxrunner.backend.local import LocalBackend
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        b = LocalBackend(base_dir=tmp_path, isolation="none")
+    assert b.isolation == "none"
+    assert not [w for w in caught if w.category.__name__ == "IsolationWarning"]

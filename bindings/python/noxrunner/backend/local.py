@@ -12,6 +12,7 @@ created by one program (or ``noxrc`` call) is there for the next.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import warnings
@@ -20,7 +21,8 @@ from typing import Dict, List, Optional, Union
 
 from noxrunner._core import Core
 from noxrunner.backend._corebackend import DEFAULT_WORKDIR, CoreBackend
-from noxrunner.exceptions import InvalidArgumentError, SandboxNotFoundError, make_error
+from noxrunner.exceptions import (InvalidArgumentError, NoxRunnerError, SandboxNotFoundError,
+                                  make_error)
 from noxrunner.results import ExecResult
 
 __all__ = ["LocalBackend", "IsolationWarning"]
@@ -66,11 +68,21 @@ class LocalBackend(CoreBackend):
         self._core = Core(backend="local", base_dir=base_dir, isolation=isolation,
                           agent=agent_path)
         self.isolation = self._core.isolation()
-        if self.isolation == "none":
+        if self.isolation == "none" and isolation == "auto":
             warnings.warn(
-                "noxrunner local sandboxes run WITHOUT namespace isolation on this host: "
-                "commands share the host's view of the file system and network",
+                "noxrunner local sandboxes run WITHOUT namespace isolation on this host "
+                f"({self._fallback_reason()}): commands share the host's view of the "
+                "file system and network",
                 IsolationWarning, stacklevel=_caller_stacklevel())
+
+    def _fallback_reason(self) -> str:
+        """Why `auto` resolved to `none`, as the core explains it."""
+        try:
+            doc = json.loads(self._core.info())
+        except (NoxRunnerError, ValueError):
+            return "reason unknown"
+        reason = doc.get("isolationFallbackReason") if isinstance(doc, dict) else None
+        return str(reason) if reason else "isolation pinned by NOXRUNNER_ISOLATION"
 
     def _create_default(self, session_id: str) -> None:
         self._core.create(session_id)
