@@ -31,5 +31,7 @@ else
 fi
 ls -l "$OUT"
 for w in "$OUT"/*.whl; do
-  PATH="$TOOLS/bin:$PATH" "$TOOLS/bin/auditwheel" show "$w" | head -20
+  # Whole output: cutting it with head would kill auditwheel with SIGPIPE
+  # and, under pipefail, fail the build.
+  PATH="$TOOLS/bin:$PATH" "$TOOLS/bin/auditwheel" show "$w"
 done
