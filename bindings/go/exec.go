@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"sort"
 	"time"
+	"unsafe"
 )
 
 // ExecResult is the outcome of a command that ran to the end (or was
@@ -81,6 +82,11 @@ func execOpts(o *C.nox_exec_options, opts *ExecOptions, a *cstrs) error {
 // ctx.Err(). A command killed by its own timeout is not an error: the
 // result has TimedOut set. opts may be nil.
 func (c *Client) Exec(ctx context.Context, sessionID string, cmd []string, opts *ExecOptions) (*ExecResult, error) {
+	if ctx == nil || ctx.Done() == nil {
+		// A context that can never be done has nothing to watch: one
+		// blocking C call instead of a stream polled through cgo.
+		return c.execBlocking(ctx, sessionID, cmd, opts)
+	}
 	s, err := c.StartExec(ctx, sessionID, cmd, opts)
 	if err != nil {
 		return nil, err
@@ -110,6 +116,53 @@ func (c *Client) Exec(ctx context.Context, sessionID string, cmd []string, opts 
 			return &r, nil
 		}
 	}
+}
+
+// prepareExec converts an exec's arguments to C, allocating through a
+// and filling o (which must not live inside a Go object holding Go
+// pointers: cgo checks what a passed pointer points into).
+func prepareExec(a *cstrs, o *C.nox_exec_options, sessionID string, cmd []string,
+	opts *ExecOptions) (*C.char, **C.char, error) {
+	sid := a.str(sessionID)
+	var argv **C.char
+	if cmd != nil {
+		argv = a.strv(cmd)
+	}
+	if err := execOpts(o, opts, a); err != nil {
+		return nil, nil, err
+	}
+	return sid, argv, a.err
+}
+
+// execBlocking is Exec through nox_exec, for contexts that cannot end.
+func (c *Client) execBlocking(ctx context.Context, sessionID string, cmd []string, opts *ExecOptions) (*ExecResult, error) {
+	p, release, err := c.acquire(ctx, "exec")
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	var a cstrs
+	defer a.free()
+	var o C.nox_exec_options
+	sid, argv, err := prepareExec(&a, &o, sessionID, cmd, opts)
+	if err != nil {
+		return nil, err
+	}
+	var r *C.nox_exec_result
+	var cerr *C.nox_error
+	rc := C.nox_exec(p, sid, argv, &o, &r, &cerr)
+	runtime.KeepAlive(c)
+	if err := takeError(rc, cerr); err != nil {
+		return nil, err
+	}
+	defer C.nox_exec_result_free(r)
+	res := copyResult(r)
+	var n C.size_t
+	out := C.nox_exec_result_stdout(r, &n)
+	res.Stdout = nonNil(goBytes(unsafe.Pointer(out), n))
+	errp := C.nox_exec_result_stderr(r, &n)
+	res.Stderr = nonNil(goBytes(unsafe.Pointer(errp), n))
+	return res, nil
 }
 
 // ExecShell runs command through "sh -c", so shell syntax works and the
@@ -153,17 +206,10 @@ func (c *Client) StartExec(ctx context.Context, sessionID string, cmd []string, 
 	defer release()
 	var a cstrs
 	defer a.free()
-	sid := a.str(sessionID)
-	var argv **C.char
-	if cmd != nil {
-		argv = a.strv(cmd)
-	}
 	var o C.nox_exec_options
-	if err := execOpts(&o, opts, &a); err != nil {
+	sid, argv, err := prepareExec(&a, &o, sessionID, cmd, opts)
+	if err != nil {
 		return nil, err
-	}
-	if a.err != nil {
-		return nil, a.err
 	}
 	var ptr *C.nox_exec_stream
 	var cerr *C.nox_error
