@@ -330,6 +330,31 @@ def test_close_then_use(client: NoxRunnerClient) -> None:
         client.create_sandbox("x")
 
 
+def test_close_waits_for_calls_in_flight(backend_name: str, client: NoxRunnerClient, sid: str,
+                                         request: pytest.FixtureRequest) -> None:
+    """close() from another thread does not free the C client under a
+    running exec: it returns after the call, which completes normally."""
+    client.create_sandbox(sid)
+    if backend_name == "local":
+        other = NoxRunnerClient(local_test=True)
+    else:
+        other = NoxRunnerClient(request.getfixturevalue("server_url"))
+    other.exec(sid, ["true"])
+    results: List[Any] = []
+    t = threading.Thread(target=lambda: results.append(other.exec(sid, ["sleep", "1"])))
+    t.start()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    other.close()
+    waited = time.monotonic() - t0
+    t.join()
+    assert [r["exitCode"] for r in results] == [0]
+    assert waited > 0.3, f"close() returned after {waited:.2f}s, with the exec still running"
+    with pytest.raises(NoxRunnerError, match="closed"):
+        other.exec(sid, ["true"])
+    other.close()  # idempotent
+
+
 def test_unknown_sandbox_http_semantics(backend_name: str, client: NoxRunnerClient,
                                         sid: str) -> None:
     """2.0.0's HTTP backend raised NoxRunnerHTTPError 404 for an unknown

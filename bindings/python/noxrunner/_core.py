@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 import threading
-from contextlib import contextmanager
-from typing import (Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Type,
+from typing import (Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type,
                     Union)
 
 from noxrunner._native import ffi, lib
 from noxrunner.exceptions import InvalidArgumentError, NoxRunnerError, make_error
-from noxrunner.results import ExecResult
+from noxrunner.results import ExecResult, make_exec_result
 
 __all__ = ["Core", "ExecStreamHandle", "core_version", "abi_version", "agent_path",
            "server_path"]
@@ -59,21 +58,29 @@ def server_path() -> Optional[str]:
 
 # ---- conversions ----------------------------------------------------------
 
+def _encode(value: Union[str, bytes, "os.PathLike[Any]"], what: str) -> bytes:
+    """value as the bytes of a C string (str: UTF-8, surrogates escaped)."""
+    if type(value) is str:  # the common case first, without ABC checks
+        raw = value.encode("utf-8", "surrogateescape")
+    else:
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if isinstance(value, bytes):
+            raw = value
+        elif isinstance(value, str):
+            raw = value.encode("utf-8", errors="surrogateescape")
+        else:
+            raise InvalidArgumentError(f"{what} must be a string, not {type(value).__name__}")
+    if b"\0" in raw:
+        raise InvalidArgumentError(f"{what} contains a NUL character")
+    return raw
+
+
 def _cstr(value: Optional[Union[str, os.PathLike]], what: str, keep: List[Any]) -> Any:  # type: ignore[type-arg]
     """A NUL-terminated C string (kept alive through `keep`), NULL for None."""
     if value is None:
         return ffi.NULL
-    if isinstance(value, os.PathLike):
-        value = os.fspath(value)
-    if isinstance(value, bytes):
-        raw = value
-    elif isinstance(value, str):
-        raw = value.encode("utf-8", errors="surrogateescape")
-    else:
-        raise InvalidArgumentError(f"{what} must be a string, not {type(value).__name__}")
-    if b"\0" in raw:
-        raise InvalidArgumentError(f"{what} contains a NUL character")
-    buf = ffi.new("char[]", raw)
+    buf = ffi.new("char[]", _encode(value, what))
     keep.append(buf)
     return buf
 
@@ -118,20 +125,28 @@ def _take_error(rc: int, errp: Any,
     return make_error(name, message, status, body, extra_bases)
 
 
+# Bound once: these run after every exec (a lookup on `lib` per call is
+# measurable there). nox_exec itself is looked up on `lib` at each call.
+_r_stdout = lib.nox_exec_result_stdout
+_r_stderr = lib.nox_exec_result_stderr
+_r_exit_code = lib.nox_exec_result_exit_code
+_r_duration_ms = lib.nox_exec_result_duration_ms
+_r_timed_out = lib.nox_exec_result_timed_out
+_r_signal = lib.nox_exec_result_signal
+_r_stdout_truncated = lib.nox_exec_result_stdout_truncated
+_r_stderr_truncated = lib.nox_exec_result_stderr_truncated
+_r_free = lib.nox_exec_result_free
+
+
 def _result_from(r: Any) -> ExecResult:
     n = ffi.new("size_t *")
-    out = lib.nox_exec_result_stdout(r, n)
-    stdout = bytes(ffi.buffer(out, n[0])) if out != ffi.NULL and n[0] else b""
-    err = lib.nox_exec_result_stderr(r, n)
-    stderr = bytes(ffi.buffer(err, n[0])) if err != ffi.NULL and n[0] else b""
-    return ExecResult(
-        int(lib.nox_exec_result_exit_code(r)), stdout, stderr,
-        int(lib.nox_exec_result_duration_ms(r)),
-        timed_out=bool(lib.nox_exec_result_timed_out(r)),
-        signal=int(lib.nox_exec_result_signal(r)),
-        stdout_truncated=bool(lib.nox_exec_result_stdout_truncated(r)),
-        stderr_truncated=bool(lib.nox_exec_result_stderr_truncated(r)),
-    )
+    p = _r_stdout(r, n)
+    stdout = ffi.buffer(p, n[0])[:] if n[0] and p != ffi.NULL else b""
+    p = _r_stderr(r, n)
+    stderr = ffi.buffer(p, n[0])[:] if n[0] and p != ffi.NULL else b""
+    return make_exec_result(_r_exit_code(r), stdout, stderr, _r_duration_ms(r),
+                            bool(_r_timed_out(r)), _r_signal(r),
+                            bool(_r_stdout_truncated(r)), bool(_r_stderr_truncated(r)))
 
 
 def _info_dict(i: Any) -> Dict[str, Any]:
@@ -145,44 +160,84 @@ def _info_dict(i: Any) -> Dict[str, Any]:
 ISOLATION_LEVELS = {"auto": 0, "none": 1, "namespaces": 2}
 
 
-class _ExecArgs:
-    """argv and nox_exec_options for one exec, with their memory kept alive."""
-
-    def __init__(self, cmd: Sequence[str], workdir: Optional[str],
-                 env: Optional[Mapping[str, str]], timeout_seconds: Optional[int],
-                 stdin: Optional[Union[str, bytes]], max_output_bytes: Optional[int]) -> None:
-        self.keep: List[Any] = []
+def _exec_argv(cmd: Sequence[str]) -> Tuple[Any, List[Any]]:
+    """argv as a NULL-terminated `const char *[]`, and the list that keeps
+    its strings alive."""
+    if type(cmd) is not list:
         if isinstance(cmd, (str, bytes)) or not isinstance(cmd, Sequence):
             raise InvalidArgumentError("cmd must be a list of strings, e.g. ['ls', '-la']")
-        ptrs = [_cstr(a, "cmd argument", self.keep) for a in cmd]
-        self.argv = ffi.new("const char *[]", ptrs + [ffi.NULL])
-        o = ffi.new("nox_exec_options *")
-        rc = lib.nox_exec_options_init(o, lib.NOX_EXEC_OPTIONS_VERSION)
-        if rc != 0:
-            raise make_error(_string(lib.nox_code_name(rc)), "exec options not understood")
-        o.workdir = _cstr(workdir, "workdir", self.keep)
-        if env:
-            pairs = []
-            for k, v in env.items():
-                if not isinstance(k, str) or not isinstance(v, str):
-                    raise InvalidArgumentError("env must map strings to strings")
-                if not k or "=" in k:
-                    raise InvalidArgumentError(f"bad environment variable name {k!r}")
-                pairs.append(_cstr(f"{k}={v}", "env", self.keep))
-            envp = ffi.new("const char *[]", pairs + [ffi.NULL])
-            self.keep.append(envp)
-            o.env = envp
-        if timeout_seconds is not None:
-            o.timeout_seconds = int(timeout_seconds)
-        if stdin is not None:
-            data = _as_bytes(stdin, "stdin")
-            buf = ffi.new("uint8_t[]", data) if data else ffi.new("uint8_t[]", 1)
-            self.keep.append(buf)
-            o.stdin_data = buf
-            o.stdin_len = len(data)
-        if max_output_bytes:
-            o.max_output_bytes = int(max_output_bytes)
-        self.opts = o
+    ptrs: List[Any] = []
+    for a in cmd:
+        if type(a) is str:  # inline _cstr for the common case
+            raw = a.encode("utf-8", "surrogateescape")
+            if b"\0" in raw:
+                raise InvalidArgumentError("cmd argument contains a NUL character")
+            ptrs.append(ffi.new("char[]", raw))
+        else:
+            ptrs.append(_cstr(a, "cmd argument", []))
+    ptrs.append(ffi.NULL)
+    return ffi.new("const char *[]", ptrs), ptrs
+
+
+def _new_exec_opts(workdir: Optional[str], env: Optional[Mapping[str, str]],
+                   timeout_seconds: Optional[int], stdin: Optional[Union[str, bytes]],
+                   max_output_bytes: Optional[int], keep: List[Any]) -> Any:
+    """A filled nox_exec_options; the memory it points to goes to keep."""
+    o = ffi.new("nox_exec_options *")
+    rc = lib.nox_exec_options_init(o, lib.NOX_EXEC_OPTIONS_VERSION)
+    if rc != 0:
+        raise make_error(_string(lib.nox_code_name(rc)), "exec options not understood")
+    o.workdir = _cstr(workdir, "workdir", keep)
+    if env:
+        pairs = []
+        for k, v in env.items():
+            if not isinstance(k, str) or not isinstance(v, str):
+                raise InvalidArgumentError("env must map strings to strings")
+            if not k or "=" in k:
+                raise InvalidArgumentError(f"bad environment variable name {k!r}")
+            pairs.append(_cstr(f"{k}={v}", "env", keep))
+        envp = ffi.new("const char *[]", pairs + [ffi.NULL])
+        keep.append(envp)
+        o.env = envp
+    if timeout_seconds is not None:
+        o.timeout_seconds = int(timeout_seconds)
+    if stdin is not None:
+        data = _as_bytes(stdin, "stdin")
+        buf = ffi.new("uint8_t[]", data) if data else ffi.new("uint8_t[]", 1)
+        keep.append(buf)
+        o.stdin_data = buf
+        o.stdin_len = len(data)
+    if max_output_bytes:
+        o.max_output_bytes = int(max_output_bytes)
+    return o
+
+
+# Options without env, stdin or output limit, by (workdir, timeout): nearly
+# every exec is one of a few of these. The C core only reads them (const),
+# so one struct serves all threads. Entries are never removed (a call may
+# still be using one); past the cap, options are built per call.
+_OPTS_CACHE: Dict[Tuple[Optional[str], Optional[int]], Tuple[Any, List[Any]]] = {}
+_OPTS_CACHE_MAX = 64
+
+
+def _exec_opts(workdir: Optional[str], env: Optional[Mapping[str, str]],
+               timeout_seconds: Optional[int], stdin: Optional[Union[str, bytes]],
+               max_output_bytes: Optional[int], keep: List[Any]) -> Any:
+    if (env or stdin is not None or max_output_bytes
+            or (workdir is not None and type(workdir) is not str)
+            or (timeout_seconds is not None and type(timeout_seconds) is not int)):
+        return _new_exec_opts(workdir, env, timeout_seconds, stdin, max_output_bytes, keep)
+    key = (workdir, timeout_seconds)
+    hit = _OPTS_CACHE.get(key)
+    if hit is None:
+        mine: List[Any] = []
+        built = (_new_exec_opts(workdir, None, timeout_seconds, None, None, mine), mine)
+        if len(_OPTS_CACHE) >= _OPTS_CACHE_MAX:
+            keep.append(mine)
+            return built[0]
+        # setdefault: when two threads race, both use the one that is kept.
+        hit = _OPTS_CACHE.setdefault(key, built)
+    return hit[0]
 
 
 class Core:
@@ -195,7 +250,10 @@ class Core:
                  tls_verify: bool = True, ca_file: Optional[str] = None,
                  max_retries: Optional[int] = None,
                  max_output_bytes: Optional[int] = None) -> None:
-        self._lock = threading.Condition()
+        # _users counts calls inside the C client; close() waits for zero.
+        # An RLock, not a Condition's own: `with self._lock` is then a C call.
+        self._lock = threading.RLock()
+        self._idle = threading.Condition(self._lock)
         self._users = 0
         self._closed = False
         self._c: Any = None
@@ -242,19 +300,20 @@ class Core:
 
     # -- lifetime -------------------------------------------------------
 
-    @contextmanager
-    def _use(self) -> Iterator[Any]:
+    def _enter(self) -> Any:
+        """The C client, counted as in use until _leave(); raises once closed."""
         with self._lock:
-            if self._closed or self._c is None:
+            c = self._c
+            if self._closed or c is None:
                 raise NoxRunnerError("this client is closed")
             self._users += 1
-        try:
-            yield self._c
-        finally:
-            with self._lock:
-                self._users -= 1
-                if self._users == 0:
-                    self._lock.notify_all()
+        return c
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._closed and self._users == 0:  # only close() waits
+                self._idle.notify_all()
 
     def close(self) -> None:
         """Free the client once no call is in flight. Idempotent."""
@@ -263,7 +322,7 @@ class Core:
                 return
             self._closed = True
             while self._users:
-                self._lock.wait()
+                self._idle.wait()
             c, self._c = self._c, None
         if c is not None:
             ffi.release(c)
@@ -275,8 +334,11 @@ class Core:
     def _call(self, fn: Any, *args: Any,
               extra_bases: Optional[Tuple[Type[BaseException], ...]] = None) -> None:
         errp = ffi.new("nox_error **")
-        with self._use() as c:
+        c = self._enter()
+        try:
             rc = fn(c, *args, errp)
+        finally:
+            self._leave()
         if rc != 0:
             raise _take_error(rc, errp, extra_bases)
 
@@ -291,8 +353,11 @@ class Core:
         return _take_bytes(out[0])
 
     def isolation(self) -> str:
-        with self._use() as c:
+        c = self._enter()
+        try:
             level = lib.nox_client_isolation(c)
+        finally:
+            self._leave()
         return _string(lib.nox_isolation_name(level))
 
     def create(self, session_id: str, ttl_seconds: Optional[int] = None,
@@ -346,24 +411,43 @@ class Core:
              env: Optional[Mapping[str, str]] = None, timeout_seconds: Optional[int] = None,
              stdin: Optional[Union[str, bytes]] = None,
              max_output_bytes: Optional[int] = None) -> ExecResult:
-        a = _ExecArgs(cmd, workdir, env, timeout_seconds, stdin, max_output_bytes)
+        # The hot path: _call, _enter and _leave inlined.
+        argv, keep = _exec_argv(cmd)
+        opts = _exec_opts(workdir, env, timeout_seconds, stdin, max_output_bytes, keep)
+        # bytes go to a `const char *` argument as they are (NUL-terminated).
+        sid = ffi.NULL if session_id is None else _encode(session_id, "session_id")
         out = ffi.new("nox_exec_result **")
-        self._call(lib.nox_exec, _cstr(session_id, "session_id", a.keep), a.argv, a.opts, out)
-        r = ffi.gc(out[0], lib.nox_exec_result_free)
+        errp = ffi.new("nox_error **")
+        lock = self._lock
+        with lock:
+            c = self._c
+            if self._closed or c is None:
+                raise NoxRunnerError("this client is closed")
+            self._users += 1
+        try:
+            rc = lib.nox_exec(c, sid, argv, opts, out, errp)
+        finally:
+            with lock:
+                self._users -= 1
+                if self._closed and self._users == 0:
+                    self._idle.notify_all()
+        if rc != 0:
+            raise _take_error(rc, errp)
+        r = out[0]
         try:
             return _result_from(r)
         finally:
-            ffi.release(r)
+            _r_free(r)
 
     def exec_start(self, session_id: str, cmd: Sequence[str], workdir: Optional[str] = None,
                    env: Optional[Mapping[str, str]] = None,
                    timeout_seconds: Optional[int] = None,
                    stdin: Optional[Union[str, bytes]] = None,
                    max_output_bytes: Optional[int] = None) -> "ExecStreamHandle":
-        a = _ExecArgs(cmd, workdir, env, timeout_seconds, stdin, max_output_bytes)
+        argv, keep = _exec_argv(cmd)
+        opts = _exec_opts(workdir, env, timeout_seconds, stdin, max_output_bytes, keep)
         out = ffi.new("nox_exec_stream **")
-        self._call(lib.nox_exec_start, _cstr(session_id, "session_id", a.keep), a.argv,
-                   a.opts, out)
+        self._call(lib.nox_exec_start, _cstr(session_id, "session_id", keep), argv, opts, out)
         return ExecStreamHandle(ffi.gc(out[0], lib.nox_exec_stream_free))
 
     def upload_files(self, session_id: str,

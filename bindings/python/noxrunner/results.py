@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Union
 
-__all__ = ["ExecResult", "OutputChunk"]
+__all__ = ["ExecResult", "OutputChunk", "make_exec_result"]
 
 
 class ExecResult(Dict[str, Any]):
@@ -58,6 +58,30 @@ class ExecResult(Dict[str, Any]):
 
     def __repr__(self) -> str:
         return f"ExecResult({dict.__repr__(self)})"
+
+
+_new_dict = dict.__new__
+_init_dict = dict.__init__
+
+
+def make_exec_result(exit_code: int, stdout: bytes, stderr: bytes, duration_ms: int,
+                     timed_out: bool, signal: int, stdout_truncated: bool,
+                     stderr_truncated: bool) -> ExecResult:
+    """ExecResult(...) with every argument given, built without the
+    keyword-argument __init__ (this runs after every exec): the same keys in
+    the same order, the same attributes."""
+    r: ExecResult = _new_dict(ExecResult)
+    _init_dict(r, exitCode=exit_code,
+               stdout=stdout.decode("utf-8", "replace") if stdout else "",
+               stderr=stderr.decode("utf-8", "replace") if stderr else "",
+               durationMs=duration_ms)
+    r.stdout_bytes = stdout
+    r.stderr_bytes = stderr
+    r.timed_out = timed_out
+    r.signal = signal
+    r.stdout_truncated = stdout_truncated
+    r.stderr_truncated = stderr_truncated
+    return r
 
 
 class OutputChunk:
