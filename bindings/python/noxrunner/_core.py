@@ -138,8 +138,9 @@ _r_stderr_truncated = lib.nox_exec_result_stderr_truncated
 _r_free = lib.nox_exec_result_free
 
 
-def _result_from(r: Any) -> ExecResult:
-    n = ffi.new("size_t *")
+def _result_from(r: Any, n: Any = None) -> ExecResult:
+    if n is None:
+        n = ffi.new("size_t *")
     p = _r_stdout(r, n)
     stdout = ffi.buffer(p, n[0])[:] if n[0] and p != ffi.NULL else b""
     p = _r_stderr(r, n)
@@ -210,6 +211,18 @@ def _new_exec_opts(workdir: Optional[str], env: Optional[Mapping[str, str]],
     if max_output_bytes:
         o.max_output_bytes = int(max_output_bytes)
     return o
+
+
+# Out-parameters of exec (nox_exec_result **, nox_error **, size_t *),
+# reused: three ffi.new per call cost more than a pop and an append. A
+# call takes one out of the list (so no other thread, nor a signal handler
+# on this one, sees it until it is put back) and returns it on success.
+_SCRATCH: List[Tuple[Any, Any, Any]] = []
+_SCRATCH_MAX = 16
+
+
+def _new_scratch() -> Tuple[Any, Any, Any]:
+    return ffi.new("nox_exec_result **"), ffi.new("nox_error **"), ffi.new("size_t *")
 
 
 # Options without env, stdin or output limit, by (workdir, timeout): nearly
@@ -416,8 +429,11 @@ class Core:
         opts = _exec_opts(workdir, env, timeout_seconds, stdin, max_output_bytes, keep)
         # bytes go to a `const char *` argument as they are (NUL-terminated).
         sid = ffi.NULL if session_id is None else _encode(session_id, "session_id")
-        out = ffi.new("nox_exec_result **")
-        errp = ffi.new("nox_error **")
+        try:
+            scratch = _SCRATCH.pop()
+        except IndexError:
+            scratch = _new_scratch()
+        out, errp, n = scratch
         lock = self._lock
         with lock:
             c = self._c
@@ -432,12 +448,14 @@ class Core:
                 if self._closed and self._users == 0:
                     self._idle.notify_all()
         if rc != 0:
-            raise _take_error(rc, errp)
+            raise _take_error(rc, errp)  # this scratch is not reused
         r = out[0]
         try:
-            return _result_from(r)
+            return _result_from(r, n)
         finally:
             _r_free(r)
+            if len(_SCRATCH) < _SCRATCH_MAX:
+                _SCRATCH.append(scratch)
 
     def exec_start(self, session_id: str, cmd: Sequence[str], workdir: Optional[str] = None,
                    env: Optional[Mapping[str, str]] = None,

@@ -67,7 +67,7 @@ class CoreBackend(SandboxBackend):
               env: Optional[Mapping[str, str]], timeout_seconds: Optional[int],
               stdin: Optional[Union[str, bytes]] = None) -> ExecResult:
         r = self._core.exec(session_id, cmd, workdir, env, timeout_seconds, stdin)
-        return timeout_note(r, timeout_seconds)
+        return timeout_note(r, timeout_seconds) if r.timed_out else r
 
     def _wait_ready(self, session_id: str, timeout: float, interval: float) -> bool:
         deadline = time.monotonic() + max(0.0, float(timeout))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Union
 
 from noxrunner._core import Core
-from noxrunner.backend._corebackend import DEFAULT_WORKDIR, CoreBackend
+from noxrunner.backend._corebackend import DEFAULT_WORKDIR, CoreBackend, timeout_note
 from noxrunner.exceptions import (InvalidArgumentError, NoxRunnerError, SandboxNotFoundError,
                                   make_error)
 from noxrunner.results import ExecResult
@@ -110,12 +110,13 @@ class LocalBackend(CoreBackend):
         with the reason in stderr rather than an exception."""
         try:
             try:
-                return self._exec(session_id, cmd, workdir, env, timeout_seconds, stdin)
+                r = self._core.exec(session_id, cmd, workdir, env, timeout_seconds, stdin)
             except SandboxNotFoundError:
                 self._create_default(session_id)
-                return self._exec(session_id, cmd, workdir, env, timeout_seconds, stdin)
+                r = self._core.exec(session_id, cmd, workdir, env, timeout_seconds, stdin)
         except InvalidArgumentError as e:
             return ExecResult(1, b"", f"Command not run: {e}".encode("utf-8"), 0)
+        return timeout_note(r, timeout_seconds) if r.timed_out else r
 
     def upload_files(
         self, session_id: str, files: Dict[str, Union[str, bytes]], dest: str = DEFAULT_WORKDIR
