@@ -61,7 +61,6 @@ class ExecResult(Dict[str, Any]):
 
 
 _new_dict = dict.__new__
-_init_dict = dict.__init__
 
 
 def make_exec_result(exit_code: int, stdout: bytes, stderr: bytes, duration_ms: int,
@@ -71,16 +70,13 @@ def make_exec_result(exit_code: int, stdout: bytes, stderr: bytes, duration_ms: 
     keyword-argument __init__ (this runs after every exec): the same keys in
     the same order, the same attributes."""
     r: ExecResult = _new_dict(ExecResult)
-    _init_dict(r, exitCode=exit_code,
-               stdout=stdout.decode("utf-8", "replace") if stdout else "",
-               stderr=stderr.decode("utf-8", "replace") if stderr else "",
-               durationMs=duration_ms)
-    r.stdout_bytes = stdout
-    r.stderr_bytes = stderr
-    r.timed_out = timed_out
-    r.signal = signal
-    r.stdout_truncated = stdout_truncated
-    r.stderr_truncated = stderr_truncated
+    r["exitCode"] = exit_code
+    r["stdout"] = stdout.decode("utf-8", "replace") if stdout else ""
+    r["stderr"] = stderr.decode("utf-8", "replace") if stderr else ""
+    r["durationMs"] = duration_ms
+    r.__dict__ = {"stdout_bytes": stdout, "stderr_bytes": stderr, "timed_out": timed_out,
+                  "signal": signal, "stdout_truncated": stdout_truncated,
+                  "stderr_truncated": stderr_truncated}
     return r
 
 

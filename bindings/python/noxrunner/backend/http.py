@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Union
 
 from noxrunner._core import Core
-from noxrunner.backend._corebackend import DEFAULT_WORKDIR, CoreBackend
+from noxrunner.backend._corebackend import DEFAULT_WORKDIR, CoreBackend, timeout_note
 from noxrunner.exceptions import InvalidArgumentError
 from noxrunner.results import ExecResult
 
@@ -53,7 +53,8 @@ class HTTPSandboxBackend(CoreBackend):
         *,
         stdin: Optional[Union[str, bytes]] = None,
     ) -> ExecResult:
-        return self._exec(session_id, cmd, workdir, env, timeout_seconds, stdin)
+        r = self._core.exec(session_id, cmd, workdir, env, timeout_seconds, stdin)
+        return timeout_note(r, timeout_seconds) if r.timed_out else r
 
     def upload_files(
         self, session_id: str, files: Dict[str, Union[str, bytes]], dest: str = DEFAULT_WORKDIR
