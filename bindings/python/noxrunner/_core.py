@@ -161,56 +161,23 @@ def _info_dict(i: Any) -> Dict[str, Any]:
 ISOLATION_LEVELS = {"auto": 0, "none": 1, "namespaces": 2}
 
 
-def _build_argv(cmd: Sequence[str]) -> Tuple[Any, List[Any], int]:
-    """argv as a NULL-terminated `const char *[]`, the list that keeps its
-    strings alive, and their size (-1 when not all were str)."""
+def _exec_argv(cmd: Sequence[str]) -> Tuple[Any, List[Any]]:
+    """argv as a NULL-terminated `const char *[]`, and the list that keeps
+    its strings alive."""
+    if type(cmd) is not list:
+        if isinstance(cmd, (str, bytes)) or not isinstance(cmd, Sequence):
+            raise InvalidArgumentError("cmd must be a list of strings, e.g. ['ls', '-la']")
     ptrs: List[Any] = []
-    size = 0
     for a in cmd:
         if type(a) is str:  # inline _cstr for the common case
             raw = a.encode("utf-8", "surrogateescape")
             if b"\0" in raw:
                 raise InvalidArgumentError("cmd argument contains a NUL character")
-            size += len(raw)
             ptrs.append(ffi.new("char[]", raw))
         else:
             ptrs.append(_cstr(a, "cmd argument", []))
-            size = -1 << 62
     ptrs.append(ffi.NULL)
-    return ffi.new("const char *[]", ptrs), ptrs, size
-
-
-# Built argv of recent short commands, by tuple(cmd): the same few commands
-# tend to run again and again. The core only reads argv (const), so an
-# entry serves every thread; a caller holds its entry while it runs, so
-# emptying the cache when it is full frees nothing in use.
-_ARGV_CACHE: Dict[Tuple[str, ...], Tuple[Any, List[Any]]] = {}
-_ARGV_CACHE_MAX = 256
-_ARGV_CACHE_BYTES = 512  # larger commands are built per call
-
-
-def _exec_argv(cmd: Sequence[str]) -> Tuple[Any, List[Any]]:
-    """(argv, what keeps it alive); both may be shared: read only."""
-    if type(cmd) is not list:
-        if isinstance(cmd, (str, bytes)) or not isinstance(cmd, Sequence):
-            raise InvalidArgumentError("cmd must be a list of strings, e.g. ['ls', '-la']")
-        if type(cmd) is not tuple:
-            argv, ptrs, _ = _build_argv(cmd)
-            return argv, ptrs
-    key = tuple(cmd)
-    try:
-        hit = _ARGV_CACHE.get(key)
-    except TypeError:  # an unhashable argument (refused or converted below)
-        hit = None
-    if hit is not None:
-        return hit
-    argv, ptrs, size = _build_argv(key)
-    built = (argv, ptrs)
-    if 0 <= size <= _ARGV_CACHE_BYTES:  # all str, and short
-        if len(_ARGV_CACHE) >= _ARGV_CACHE_MAX:
-            _ARGV_CACHE.clear()
-        _ARGV_CACHE[key] = built
-    return built
+    return ffi.new("const char *[]", ptrs), ptrs
 
 
 def _new_exec_opts(workdir: Optional[str], env: Optional[Mapping[str, str]],
@@ -457,10 +424,8 @@ class Core:
              env: Optional[Mapping[str, str]] = None, timeout_seconds: Optional[int] = None,
              stdin: Optional[Union[str, bytes]] = None,
              max_output_bytes: Optional[int] = None) -> ExecResult:
-        # The hot path: _call, _enter and _leave inlined. argv_keep may be
-        # shared (cached): never add to it.
-        argv, argv_keep = _exec_argv(cmd)
-        keep: List[Any] = []
+        # The hot path: _call, _enter and _leave inlined.
+        argv, keep = _exec_argv(cmd)
         opts = _exec_opts(workdir, env, timeout_seconds, stdin, max_output_bytes, keep)
         # bytes go to a `const char *` argument as they are (NUL-terminated).
         sid = ffi.NULL if session_id is None else _encode(session_id, "session_id")
@@ -497,8 +462,7 @@ class Core:
                    timeout_seconds: Optional[int] = None,
                    stdin: Optional[Union[str, bytes]] = None,
                    max_output_bytes: Optional[int] = None) -> "ExecStreamHandle":
-        argv, argv_keep = _exec_argv(cmd)
-        keep: List[Any] = []
+        argv, keep = _exec_argv(cmd)
         opts = _exec_opts(workdir, env, timeout_seconds, stdin, max_output_bytes, keep)
         out = ffi.new("nox_exec_stream **")
         self._call(lib.nox_exec_start, _cstr(session_id, "session_id", keep), argv, opts, out)
