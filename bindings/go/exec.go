@@ -134,11 +134,16 @@ func prepareExec(a *cstrs, o *C.nox_exec_options, sessionID string, cmd []string
 	return sid, argv, a.err
 }
 
-// execBlocking is Exec through nox_exec, for contexts that cannot end.
-func (c *Client) execBlocking(ctx context.Context, sessionID string, cmd []string, opts *ExecOptions) (*ExecResult, error) {
+type execFn func(p *C.nox_client, sid *C.char, argv **C.char,
+	o *C.nox_exec_options, cerr **C.nox_error) C.int
+
+// callExec converts an exec's arguments, holds the client open and calls
+// fn (nox_exec or nox_exec_start) with them.
+func (c *Client) callExec(ctx context.Context, sessionID string, cmd []string,
+	opts *ExecOptions, fn execFn) error {
 	p, release, err := c.acquire(ctx, "exec")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer release()
 	var a cstrs
@@ -146,13 +151,22 @@ func (c *Client) execBlocking(ctx context.Context, sessionID string, cmd []strin
 	var o C.nox_exec_options
 	sid, argv, err := prepareExec(&a, &o, sessionID, cmd, opts)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var r *C.nox_exec_result
 	var cerr *C.nox_error
-	rc := C.nox_exec(p, sid, argv, &o, &r, &cerr)
+	rc := fn(p, sid, argv, &o, &cerr)
 	runtime.KeepAlive(c)
-	if err := takeError(rc, cerr); err != nil {
+	return takeError(rc, cerr)
+}
+
+// execBlocking is Exec through nox_exec, for contexts that cannot end.
+func (c *Client) execBlocking(ctx context.Context, sessionID string, cmd []string, opts *ExecOptions) (*ExecResult, error) {
+	var r *C.nox_exec_result
+	err := c.callExec(ctx, sessionID, cmd, opts, func(p *C.nox_client, sid *C.char,
+		argv **C.char, o *C.nox_exec_options, cerr **C.nox_error) C.int {
+		return C.nox_exec(p, sid, argv, o, &r, cerr)
+	})
+	if err != nil {
 		return nil, err
 	}
 	defer C.nox_exec_result_free(r)
@@ -199,23 +213,12 @@ func (c *Client) StartExec(ctx context.Context, sessionID string, cmd []string, 
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	p, release, err := c.acquire(ctx, "exec")
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	var a cstrs
-	defer a.free()
-	var o C.nox_exec_options
-	sid, argv, err := prepareExec(&a, &o, sessionID, cmd, opts)
-	if err != nil {
-		return nil, err
-	}
 	var ptr *C.nox_exec_stream
-	var cerr *C.nox_error
-	rc := C.nox_exec_start(p, sid, argv, &o, &ptr, &cerr)
-	runtime.KeepAlive(c)
-	if err := takeError(rc, cerr); err != nil {
+	err := c.callExec(ctx, sessionID, cmd, opts, func(p *C.nox_client, sid *C.char,
+		argv **C.char, o *C.nox_exec_options, cerr **C.nox_error) C.int {
+		return C.nox_exec_start(p, sid, argv, o, &ptr, cerr)
+	})
+	if err != nil {
 		C.nox_exec_stream_free(ptr)
 		return nil, err
 	}
