@@ -214,7 +214,8 @@ NOX_API int nox_sandbox_touch(nox_client *c, const char *session_id,
 NOX_API int nox_sandbox_delete(nox_client *c, const char *session_id,
                                nox_error **err);
 /* Block until the sandbox answers an exec, or timeout_ms passes
- * (NOX_ETIMEOUT). */
+ * (NOX_ETIMEOUT). A sandbox that does not exist is NOX_ENOTFOUND at once:
+ * create it first. */
 NOX_API int nox_sandbox_wait_ready(nox_client *c, const char *session_id,
                                    uint32_t timeout_ms, nox_error **err);
 
