@@ -227,6 +227,25 @@ def attempt(ctx, what, fn):
 
 # ---- exec round trips ------------------------------------------------------
 
+
+def interleaved_rounds(ctx, what, impls, rounds):
+    """Run every implementation once per round, in turn, so machine noise
+    hits them alike; an implementation that fails once is dropped."""
+    got = {k: [] for k in impls}
+    dead = set()
+    for rnd in range(rounds):
+        for k, fn in impls.items():
+            if k in dead:
+                continue
+            print("  %s: round %d/%d: %s" % (what, rnd + 1, rounds, k), flush=True)
+            r = attempt(ctx, "%s via %s" % (what, k), fn)
+            if r is None:
+                dead.add(k)
+            else:
+                got[k].append(r)
+    return got
+
+
 def binding_rows(ctx, B, got, S, extra_bases):
     if "c_stream" in S and "c" in S:
         d, diffs = paired_overhead(got, "c_stream")
@@ -277,18 +296,7 @@ def bench_exec_local(ctx):
         "go": lambda: ctx.go("-n", n, "-warmup", w, "-home", ctx.home("go"), "-agent", ctx.agent),
         "lua": lambda: ctx.lua(n, w, "local", ctx.home("lua"), ctx.agent),
     }
-    got = {k: [] for k in impls}
-    dead = set()
-    for rnd in range(p["rounds"]):
-        for k, fn in impls.items():
-            if k in dead:
-                continue
-            print("  local exec: round %d/%d: %s" % (rnd + 1, p["rounds"], k), flush=True)
-            r = attempt(ctx, "local exec via " + k, fn)
-            if r is None:
-                dead.add(k)
-            else:
-                got[k].append(r)
+    got = interleaved_rounds(ctx, "local exec", impls, p["rounds"])
     ctx.results["exec_local"] = got
     S = {k: stats(pool(v)) for k, v in got.items() if v}
     B = "local exec `true` (ready sandbox)"
@@ -340,18 +348,7 @@ def bench_exec_http(ctx):
         "go": lambda: ctx.go("-n", n, "-warmup", w, "-url", url),
         "lua": lambda: ctx.lua(n, w, "http", url),
     }
-    got = {k: [] for k in impls}
-    dead = set()
-    for rnd in range(p["rounds"]):
-        for k, fn in impls.items():
-            if k in dead:
-                continue
-            print("  HTTP exec: round %d/%d: %s" % (rnd + 1, p["rounds"], k), flush=True)
-            r = attempt(ctx, "HTTP exec via " + k, fn)
-            if r is None:
-                dead.add(k)
-            else:
-                got[k].append(r)
+    got = interleaved_rounds(ctx, "HTTP exec", impls, p["rounds"])
     ctx.results["exec_http"] = got
     S = {k: stats(pool(v)) for k, v in got.items() if v}
     B = "HTTP exec `true` via noxrunnerd (loopback)"
