@@ -73,12 +73,23 @@ static int l_health(void *impl, nox_error **err) {
     return need_agent(L, err);
 }
 
-/* What a create's limits become at the level in force. */
+/* A whole-sandbox limit by cgroup, as the plan says (NULL: none). */
+static const char *cg_how(const local_cg_plan *p, int c) {
+    static const char *const v1[] = {"cgroup v1 memory.limit_in_bytes", "cgroup v1 pids.max",
+                                     "cgroup v1 cpu.cfs_quota_us per cpu.cfs_period_us 100000"};
+    static const char *const v2[] = {"cgroup v2 memory.max (memory.swap.max 0)",
+                                     "cgroup v2 pids.max", "cgroup v2 cpu.max (quota per 100 ms)"};
+    return p->ctl[c].where == LOCAL_CG_V2 ? v2[c] : p->ctl[c].where == LOCAL_CG_V1 ? v1[c] : NULL;
+}
+
+/* What a create's limits become at the level in force. Each sandbox's
+ * meta.json says what held for it (the agent falls back when a cgroup
+ * cannot be made). */
 static void add_limits(local_be *L, cJSON *o) {
     cJSON *l = cJSON_AddObjectToObject(o, "limits");
     if (!l)
         return;
-    char cg[1200];
+    char cg[4600];
     local_cgroup_status(cg, sizeof cg);
     cJSON_AddStringToObject(l, "cgroup", cg);
     if (L->iso != NOX_ISOLATION_NAMESPACES) {
@@ -89,14 +100,39 @@ static void add_limits(local_be *L, cJSON *o) {
         cJSON_AddStringToObject(l, "ephemeralStorage", no);
         return;
     }
+    local_cg_plan *p = calloc(1, sizeof *p);
+    if (!p)
+        return;
+    local_cgroup_plan(p);
+    char buf[1600];
+    const char *how = cg_how(p, LOCAL_CG_MEMORY);
+    if (how)
+        snprintf(buf, sizeof buf, "memoryLimit as %s of the whole sandbox, and as RLIMIT_AS "
+                 "of every process", how);
+    else
+        snprintf(buf, sizeof buf, "memoryLimit as RLIMIT_AS of every process (per process, "
+                 "not a total); the whole sandbox is not limited: %s",
+                 p->ctl[LOCAL_CG_MEMORY].why);
+    cJSON_AddStringToObject(l, "memory", buf);
+    if ((how = cg_how(p, LOCAL_CG_CPU)))
+        snprintf(buf, sizeof buf, "cpuLimit as %s", how);
+    else
+        snprintf(buf, sizeof buf, "not enforced: %s; the agent logs a warning when a cpuLimit "
+                 "is asked for", p->ctl[LOCAL_CG_CPU].why);
+    cJSON_AddStringToObject(l, "cpu", buf);
     int root = geteuid() == 0;
-    cJSON_AddStringToObject(l, "memory", "memoryLimit as RLIMIT_AS of every process "
-                            "(per process, not a total)");
-    cJSON_AddStringToObject(l, "cpu", "not enforced: cpuLimit needs a delegated cgroup v2; "
-                            "the agent logs a warning when one is asked for");
-    cJSON_AddStringToObject(l, "pids", root ? "RLIMIT_NPROC 1024 on the sandbox's own host uid"
-                                            : "RLIMIT_NPROC: the caller's current tasks + 1024 "
-                                              "(the uid is shared with the caller)");
+    char whole[1300];
+    if ((how = cg_how(p, LOCAL_CG_PIDS)))
+        snprintf(whole, sizeof whole, "; %s 1088 of the whole sandbox", how);
+    else
+        snprintf(whole, sizeof whole, "; no pids cgroup: %s", p->ctl[LOCAL_CG_PIDS].why);
+    snprintf(buf, sizeof buf, "%s%s",
+             root ? "RLIMIT_NPROC 1024 on the sandbox's own host uid"
+                  : "RLIMIT_NPROC: the caller's current tasks + 1024 (the uid is shared with "
+                    "the caller)",
+             whole);
+    cJSON_AddStringToObject(l, "pids", buf);
+    free(p);
     cJSON_AddStringToObject(l, "openFiles", "RLIMIT_NOFILE 4096");
     cJSON_AddStringToObject(l, "ephemeralStorage", "ephemeralStorageLimit as RLIMIT_FSIZE "
                             "per file, and the sandbox is evicted (deleted) when /workspace "
