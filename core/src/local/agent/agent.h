@@ -84,7 +84,7 @@ typedef struct iso_config {
     long nproc;            /* RLIMIT_NPROC */
     uint64_t mem_bytes;    /* RLIMIT_AS; 0: none */
     uint64_t storage_bytes; /* RLIMIT_FSIZE; 0: none */
-    uint64_t cpu_milli;    /* asked for; reported, not enforceable by rlimits */
+    uint64_t cpu_milli;    /* cpuLimit in millicores (a cgroup's cpu quota); 0: none */
     const char *image;     /* root file system directory, or NULL: the host's */
 } iso_config;
 extern iso_config g_iso;
@@ -111,6 +111,42 @@ void agent_close_inherited(void);
 /* Exit status of the agent's inner process asking B to remove the
  * session directory (the sandbox's id could not). */
 #define AGENT_EXIT_REMOVE 3
+
+/* cgroup.c: the sandbox's own cgroups (see the comments there). */
+#define CG_MAX_DIRS 4 /* the v2 cgroup and one per v1 hierarchy */
+typedef struct cg_dir {
+    int version;      /* 1 or 2 */
+    int fake;         /* the parent is no cgroup file system (tests) */
+    int attached;     /* the sandbox was moved in */
+    char parent[1024];
+    char name[96];    /* nox-<session hash>[-<pid>] */
+    char path[1124];
+} cg_dir;
+typedef struct cg_ctl {
+    uint64_t value;   /* asked for: bytes, tasks, millicores; 0: nothing */
+    int where;        /* LOCAL_CG_NONE, _V1 or _V2 (local_impl.h) */
+    int dir;          /* index into dirs, or -1 */
+    char setting[96]; /* what was written, as "file value" */
+    char why[1100];   /* where == LOCAL_CG_NONE: why */
+} cg_ctl;
+typedef struct cg_state {
+    cg_ctl ctl[3];    /* memory, pids, cpu (LOCAL_CG_*) */
+    int ndirs;
+    cg_dir dirs[CG_MAX_DIRS];
+} cg_state;
+extern cg_state g_cg;
+/* B, before C exists: make the cgroups and write the limits (0: none
+ * asked). What cannot be enforced is logged and kept with the reason. */
+void cg_setup(uint64_t mem_bytes, uint64_t pids, uint64_t cpu_milli);
+/* B: move pid (C, still waiting for its id maps) into every cgroup. */
+void cg_attach(pid_t pid);
+/* B, once C is gone: kill whatever is left in the cgroups, remove them. */
+void cg_cleanup(void);
+/* One limit in words: the cgroup setting and/or the rlimit (may be NULL),
+ * or why the cgroup does not hold (cut at why_max characters). */
+void cg_describe(int ctl, const char *rlimit, int why_max, char *out, size_t cap);
+/* The sandbox's cgroup directories, space-separated, or "none". */
+void cg_describe_dirs(char *out, size_t cap);
 
 /* Reply helpers (agent_server.c). */
 int agent_send_fail(int conn, int code, const char *fmt, ...) NOX_PRINTF(3, 4);

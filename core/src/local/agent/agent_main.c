@@ -11,6 +11,7 @@
  */
 #include "local/agent/agent.h"
 #include "local/local.h"
+#include "local/local_impl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -248,9 +249,6 @@ int main(int argc, char **argv) {
 
     if (note)
         agent_log("isolation: %s", note);
-    if (g_iso.enabled && g_iso.cpu_milli)
-        agent_log("warning: cpuLimit %llum is not enforced: no delegated cgroup v2",
-                  (unsigned long long)g_iso.cpu_milli);
     char msg[3000];
     pid_t c;
     if (g_iso.enabled) {
@@ -258,7 +256,13 @@ int main(int argc, char **argv) {
         if (rc)
             fail(rc, "%s", msg);
         g_agent.pidns = 1;
+        /* Never silent: a cpuLimit without a cgroup has nothing else. */
+        if (g_iso.cpu_milli && g_cg.ctl[LOCAL_CG_CPU].where == LOCAL_CG_NONE)
+            agent_log("warning: cpuLimit %llum is not enforced: %s",
+                      (unsigned long long)g_iso.cpu_milli, g_cg.ctl[LOCAL_CG_CPU].why);
         c = iso_spawn(run_inner, fail_msg);
+        if (c < 0)
+            cg_cleanup();
     } else {
         int rc = ns_enter(&g_agent.pidns, msg, sizeof msg);
         if (rc)
@@ -276,9 +280,13 @@ int main(int argc, char **argv) {
     close(g_agent.listen_fd);
     int st;
     while (waitpid(c, &st, 0) < 0) {
-        if (errno != EINTR)
+        if (errno != EINTR) {
+            cg_cleanup();
             return 1;
+        }
     }
+    /* Nothing of the sandbox may outlive it, whichever way it ended. */
+    cg_cleanup();
     if (WIFEXITED(st) && WEXITSTATUS(st) == AGENT_EXIT_REMOVE) {
         /* The sandbox's own id could not remove its session directory
          * (root's base directory): we can. */

@@ -4,13 +4,14 @@
  * Process picture for this level (see agent.h for the "none" level):
  *
  *   B  host ids (root, or the calling user); binds the socket, picks the
- *      sandbox's host id, hands the session directory to it, forks C and
- *      writes C's uid_map/gid_map from outside. B stays outside to remove
- *      the session directory at the end when the sandbox's id may not
- *      (root: the base directory is root's, mode 0700).
- *   C  unshare(CLONE_NEWUSER); once B mapped it, becomes uid/gid 0 of
- *      that namespace (one id: the sandbox's host id), unshares mount,
- *      pid, net, ipc, uts and cgroup namespaces and forks D.
+ *      sandbox's host id, hands the session directory to it, makes the
+ *      sandbox's cgroups (cgroup.c), forks C, writes C's uid_map/gid_map
+ *      from outside and moves C into the cgroups. B stays outside to
+ *      remove the session directory and the cgroups at the end when the
+ *      sandbox's id may not (root: the base directory is root's, 0700).
+ *   C  unshare(CLONE_NEWUSER); once B mapped and moved it, becomes uid/gid
+ *      0 of that namespace (one id: the sandbox's host id), unshares
+ *      mount, pid, net, ipc, uts and cgroup namespaces and forks D.
  *   D  pid 1 of the sandbox: builds the root (iso_build_root), locks
  *      itself down (iso_lockdown: rlimits, no capabilities, no_new_privs,
  *      not dumpable, seccomp) and only then starts threads and serves.
@@ -24,7 +25,9 @@
  */
 #include "local/agent/agent.h"
 #include "local/local.h"
+#include "local/local_impl.h"
 
+#include <cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -61,6 +64,8 @@
 #define DEFAULT_ID_COUNT 65536u
 #define ID_LOCK_DIR "/run/noxrunner-ids"
 #define DEFAULT_NPROC 1024
+/* pids.max over RLIMIT_NPROC: the agent's own threads count there too. */
+#define CG_PIDS_HEADROOM 64
 #define DEFAULT_NOFILE 4096
 #define TMP_SIZE "size=512m"
 #define SHM_SIZE "size=64m"
@@ -216,6 +221,8 @@ int iso_prepare_outer(char *msg, size_t cap) {
         snprintf(msg, cap, NS_FAIL "chdir %s: %s", g_agent.session_dir, strerror(errno));
         return NOX_ESANDBOX;
     }
+    /* The cgroup counts the sandbox's tasks only, whatever uid they share. */
+    cg_setup(g_iso.mem_bytes, DEFAULT_NPROC + CG_PIDS_HEADROOM, g_iso.cpu_milli);
     return 0;
 }
 
@@ -295,13 +302,21 @@ static void run_c(int sock, pid_t b) {
     char msg[1024];
     if (write(sock, "U", 1) != 1)
         _exit(1);
-    ssize_t n = read_full(sock, msg, sizeof msg - 1);
+    /* "M" and B's cgroup state after the move, or "E" and a message. */
+    ssize_t n = read_full(sock, msg, 1);
+    if (n == 1 && msg[0] == 'M') {
+        n = read_full(sock, (char *)&g_cg, sizeof g_cg);
+        if (n != (ssize_t)sizeof g_cg)
+            _exit(1);
+    } else if (n == 1) {
+        n = read_full(sock, msg, sizeof msg - 1);
+        msg[n > 0 ? n : 0] = 0;
+        close(sock);
+        c_fail("%s", msg);
+    }
     close(sock);
     if (n <= 0)
         _exit(1);
-    msg[n] = 0;
-    if (msg[0] != 'M')
-        c_fail("%s", msg + 1);
     if (setresgid(0, 0, 0) != 0)
         c_fail(NS_FAIL "setresgid(0) in the user namespace: %s", strerror(errno));
     /* Root's supplementary groups would still count on host files. */
@@ -313,6 +328,8 @@ static void run_c(int sock, pid_t b) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != b)
         _exit(1);
+    /* The cgroup namespace only now: B has moved us into the sandbox's
+     * cgroups, so those become its root and nothing above shows. */
     if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
                 CLONE_NEWCGROUP) != 0)
         c_fail(NS_FAIL "unshare(mount, pid, net, ipc, uts, cgroup) failed: %s",
@@ -359,12 +376,14 @@ pid_t iso_spawn(void (*inner)(void), void (*fail_fn)(int code, const char *msg))
     if (read_full(sp[0], &b1, 1) == 1 && b1 == 'U') {
         msg[0] = 'M';
         write_maps(c, msg + 1, sizeof msg - 1);
-        if (msg[1])
+        if (msg[1]) {
             msg[0] = 'E';
-        else
-            msg[1] = 0;
-        size_t len = strlen(msg);
-        if (write(sp[0], msg, len) < 0) { /* C notices EOF */ }
+            if (write(sp[0], msg, strlen(msg)) < 0) { /* C notices EOF */ }
+        } else {
+            cg_attach(c);
+            if (write(sp[0], "M", 1) != 1 ||
+                write(sp[0], &g_cg, sizeof g_cg) != (ssize_t)sizeof g_cg) { /* C: EOF */ }
+        }
     }
     close(sp[0]);
     return c;
@@ -844,15 +863,43 @@ int iso_lockdown(char *msg, size_t cap) {
 /* ---- reporting ----------------------------------------------------------- */
 
 void iso_describe_limits(char *out, size_t cap) {
-    snprintf(out, cap,
-             "{\"memory\":\"%s\",\"pids\":\"rlimit-nproc %ld (%s)\","
-             "\"openFiles\":\"rlimit-nofile %d\",\"fileSize\":\"%s\","
-             "\"cpu\":\"%s\",\"hostUid\":%u}",
-             g_iso.mem_bytes ? "rlimit-as per process" : "unlimited",
-             g_iso.nproc, g_iso.root_mode ? "the sandbox's own host uid" : "shared with the caller's uid",
-             DEFAULT_NOFILE, g_iso.storage_bytes ? "rlimit-fsize per file, eviction past the total" : "unlimited",
-             g_iso.cpu_milli ? "not enforced: needs a delegated cgroup v2" : "unlimited",
-             (unsigned)g_iso.host_uid);
+    char nproc[160], fsize[80], nofile[40];
+    snprintf(nofile, sizeof nofile, "rlimit-nofile %d", DEFAULT_NOFILE);
+    snprintf(nproc, sizeof nproc, "rlimit-nproc %ld (%s)", g_iso.nproc,
+             g_iso.root_mode ? "the sandbox's own host uid" : "shared with the caller's uid");
+    snprintf(fsize, sizeof fsize, "%s",
+             g_iso.storage_bytes ? "rlimit-fsize per file, eviction past the total" : "unlimited");
+    /* The caller's buffer is all there is: shorter reasons, then no list
+     * of directories, rather than JSON cut in the middle. */
+    static const int why_max[] = {400, 160, 60, 0};
+    out[0] = 0;
+    for (size_t t = 0; t < sizeof why_max / sizeof why_max[0]; t++) {
+        char mem[1400], pids[1400], cpu[1400], dirs[4700];
+        cg_describe(LOCAL_CG_MEMORY, g_iso.mem_bytes ? "rlimit-as per process" : NULL,
+                    why_max[t], mem, sizeof mem);
+        cg_describe(LOCAL_CG_PIDS, nproc, why_max[t], pids, sizeof pids);
+        cg_describe(LOCAL_CG_CPU, NULL, why_max[t], cpu, sizeof cpu);
+        cg_describe_dirs(dirs, sizeof dirs);
+        cJSON *o = cJSON_CreateObject();
+        if (!o)
+            return;
+        cJSON_AddStringToObject(o, "memory", mem);
+        cJSON_AddStringToObject(o, "pids", pids);
+        cJSON_AddStringToObject(o, "openFiles", nofile);
+        cJSON_AddStringToObject(o, "fileSize", fsize);
+        cJSON_AddStringToObject(o, "cpu", cpu);
+        if (t < 2)
+            cJSON_AddStringToObject(o, "cgroups", dirs);
+        cJSON_AddNumberToObject(o, "hostUid", (double)g_iso.host_uid);
+        char *s = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        size_t n = s ? strlen(s) : 0;
+        if (s && n < cap)
+            memcpy(out, s, n + 1);
+        cJSON_free(s);
+        if (n && n < cap)
+            return;
+    }
 }
 
 /* ---- D: spawning a command with the sandbox's limits -------------------- */
