@@ -16,6 +16,7 @@
 #include <archive.h>
 #include <dirent.h>
 #include <archive_entry.h>
+#include <cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -411,6 +412,101 @@ NT_TEST(memory_bomb) {
     NT_OK(nox_sandbox_delete(C, sid, &err));
 }
 
+/* ---- cgroups ------------------------------------------------------------------- */
+
+/* sid's meta.json (parsed; the caller deletes it). */
+static cJSON *meta_of(const char *sid) {
+    char name[67], path[4300];
+    nox__session_dirname(sid, name);
+    snprintf(path, sizeof path, "%s/%s/meta.json", BASE, name);
+    char *t = nt_read_file(path, NULL);
+    cJSON *j = t ? cJSON_Parse(t) : NULL;
+    free(t);
+    return j;
+}
+
+static const char *limit_of(const cJSON *meta, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(meta, "limits"), key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+NT_TEST(memory_bomb_split_across_processes) {
+    /* Eight processes of half the limit each, every one under its own
+     * RLIMIT_AS: only the sandbox's memory cgroup stops them together. */
+    const char *sid = nt_sid("memsplit");
+    NT_CHECK(create_with(sid, "128Mi", NULL, 60) == 0);
+    cJSON *m = meta_of(sid);
+    const char *mem = limit_of(m, "memory");
+    fprintf(stderr, "    memory: %s\n", mem ? mem : "?");
+    NT_CHECK(mem);
+    if (strstr(mem, "(whole sandbox)")) {
+        NT_CHECK(blocked_in(sid, "memory_split", "128"));
+        shres a = sh(sid, "echo alive");
+        NT_CHECK(a.out && !strcmp(a.out, "alive\n"));
+        free(a.out);
+    } else {
+        /* No cgroup for us here (unprivileged, nothing delegated): the
+         * attack would work, and the sandbox must say the limit is open. */
+        NT_CHECK(strstr(mem, "whole sandbox not enforced: "));
+        fprintf(stderr, "    SKIP the attack: no memory cgroup, reported as not enforced\n");
+    }
+    cJSON_Delete(m);
+    NT_OK(nox_sandbox_delete(C, sid, &err));
+}
+
+NT_TEST(cgroup_limits_out_of_reach) {
+    /* Inside: no cgroup file system to reach, no way to mount one or to
+     * leave the cgroup namespace. Outside: the sandbox's cgroups belong to
+     * the host, not to the sandbox's id, and keep their limits. */
+    const char *sid = nt_sid("cgesc");
+    NT_CHECK(create_with(sid, "128Mi", NULL, 60) == 0);
+    NT_CHECK(blocked_in(sid, "cgroup_escape", NULL));
+    cJSON *m = meta_of(sid);
+    const char *dirs = limit_of(m, "cgroups"), *mem = limit_of(m, "memory");
+    const cJSON *hu = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "limits"),
+                                                       "hostUid");
+    uid_t sandbox_uid = cJSON_IsNumber(hu) ? (uid_t)hu->valuedouble : (uid_t)-1;
+    fprintf(stderr, "    cgroups: %s\n", dirs ? dirs : "?");
+    NT_CHECK(dirs && mem);
+    if (!strcmp(dirs, "none")) {
+        NT_CHECK(strstr(mem, "whole sandbox not enforced: "));
+        fprintf(stderr, "    SKIP the host-side checks: no cgroup, reported as not enforced\n");
+    }
+    int memory_seen = 0;
+    char *copy = strdup(strcmp(dirs, "none") ? dirs : "");
+    for (char *save = NULL, *d = strtok_r(copy, " ", &save); d; d = strtok_r(NULL, " ", &save)) {
+        static const char *const files[] = {".", "cgroup.procs", "memory.max",
+                                            "memory.limit_in_bytes", "pids.max", NULL};
+        for (int i = 0; files[i]; i++) {
+            char path[4300];
+            snprintf(path, sizeof path, "%s/%s", d, files[i]);
+            struct stat st;
+            if (stat(path, &st) != 0)
+                continue;
+            if (st.st_uid == sandbox_uid || (st.st_mode & S_IWOTH))
+                fprintf(stderr, "    %s: uid %u mode %o\n", path, (unsigned)st.st_uid,
+                        (unsigned)st.st_mode);
+            NT_CHECK(st.st_uid != sandbox_uid && !(st.st_mode & S_IWOTH));
+            if (!strncmp(files[i], "memory.", 7)) {
+                char *v = nt_read_file(path, NULL);
+                NT_CHECK(v && atoll(v) == 128LL * 1024 * 1024);
+                free(v);
+                memory_seen = 1;
+            }
+        }
+        char procs[4300];
+        snprintf(procs, sizeof procs, "%s/cgroup.procs", d);
+        char *v = nt_read_file(procs, NULL);
+        NT_CHECK(v && *v); /* the sandbox is still in there */
+        free(v);
+    }
+    free(copy);
+    NT_CHECK(memory_seen == (strstr(mem, "(whole sandbox)") != NULL));
+    cJSON_Delete(m);
+    NT_OK(nox_sandbox_delete(C, sid, &err));
+}
+
 NT_TEST(disk_fill) {
     const char *sid = nt_sid("disk");
     NT_CHECK(create_with(sid, NULL, "16Mi", 60) == 0);
@@ -798,6 +894,8 @@ int main(void) {
     NT_RUN(reach_a_host_abstract_socket);
     NT_RUN(fork_bomb);
     NT_RUN(memory_bomb);
+    NT_RUN(memory_bomb_split_across_processes);
+    NT_RUN(cgroup_limits_out_of_reach);
     NT_RUN(disk_fill);
     NT_RUN(disk_fill_with_many_small_files);
     NT_RUN(output_flood);

@@ -27,6 +27,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -123,6 +124,120 @@ static int memory_bomb(long limit_mb) {
     if (got > limit_mb + 16)
         return escaped(d);
     return blocked("%s", d);
+}
+
+/* Many processes, each under its own RLIMIT_AS, together far over the
+ * sandbox's memory limit: only a limit on the whole sandbox holds them. */
+static int memory_split(long limit_mb) {
+    enum { KIDS = 8 };
+    long chunk = limit_mb / 2; /* each fits under its own RLIMIT_AS */
+    int p[2];
+    if (limit_mb < 16 || pipe(p) != 0)
+        return 2;
+    pid_t kids[KIDS];
+    int done[KIDS] = {0}, dead[KIDS] = {0};
+    for (int i = 0; i < KIDS; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0) {
+            close(p[0]);
+            size_t n = (size_t)chunk << 20;
+            char *m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (m == MAP_FAILED)
+                _exit(3);
+            for (size_t o = 0; o < n; o += 4096)
+                m[o] = 1;
+            char c = (char)i;
+            if (write(p[1], &c, 1) != 1)
+                _exit(4);
+            pause();
+            _exit(0);
+        }
+        if (kids[i] < 0)
+            dead[i] = 1;
+    }
+    close(p[1]);
+    /* Until every child holds its memory or died for it (10 s at most). */
+    for (int t = 0; t < 100; t++) {
+        struct timeval tv = {0, 100000};
+        fd_set rf;
+        FD_ZERO(&rf);
+        FD_SET(p[0], &rf);
+        char c;
+        while (select(p[0] + 1, &rf, NULL, NULL, &tv) > 0 && read(p[0], &c, 1) == 1) {
+            if (c >= 0 && c < KIDS)
+                done[(int)c] = 1;
+            tv.tv_sec = 0;
+            tv.tv_usec = 0;
+            FD_ZERO(&rf);
+            FD_SET(p[0], &rf);
+        }
+        int open_kids = 0;
+        for (int i = 0; i < KIDS; i++) {
+            if (!dead[i] && waitpid(kids[i], NULL, WNOHANG) == kids[i])
+                dead[i] = 1;
+            open_kids += !dead[i] && !done[i];
+        }
+        if (!open_kids)
+            break;
+    }
+    usleep(200000);
+    int holding = 0, killed = 0;
+    for (int i = 0; i < KIDS; i++) {
+        int st;
+        if (!dead[i] && waitpid(kids[i], &st, WNOHANG) == kids[i])
+            dead[i] = 1;
+        holding += done[i] && !dead[i];
+        killed += dead[i];
+    }
+    for (int i = 0; i < KIDS; i++)
+        if (kids[i] > 0 && !dead[i])
+            kill(kids[i], SIGKILL);
+    while (wait(NULL) > 0) {
+    }
+    char d[160];
+    snprintf(d, sizeof d, "%d of %d processes of %ld MiB killed, %d held %ld MiB together",
+             killed, KIDS, chunk, holding, holding * chunk);
+    if (holding * chunk > limit_mb)
+        return escaped(d);
+    return blocked("%s", d);
+}
+
+/* Reach the cgroup file system to raise our limits or leave our cgroup. */
+static int cgroup_escape(void) {
+    mkdir("/tmp/cg", 0700);
+    if (mount("none", "/tmp/cg", "cgroup2", 0, NULL) == 0)
+        return escaped("mounted a cgroup2 file system");
+    if (mount("none", "/tmp/cg", "cgroup", 0, "memory") == 0)
+        return escaped("mounted the cgroup v1 memory hierarchy");
+    static const char *const files[] = {
+        "/sys/fs/cgroup/cgroup.procs", "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/unified/cgroup.procs", "/sys/fs/cgroup/memory/cgroup.procs",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/pids/pids.max",
+        "/sys/fs/cgroup/cpu/cpu.cfs_quota_us", NULL};
+    for (int i = 0; files[i]; i++) {
+        int fd = open(files[i], O_WRONLY);
+        if (fd >= 0) {
+            close(fd);
+            return escaped(files[i]);
+        }
+    }
+    if (unshare(CLONE_NEWCGROUP) == 0)
+        return escaped("unshare(CLONE_NEWCGROUP) worked");
+    /* Our cgroups, seen from inside: the namespace's root, nothing above. */
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    char line[512];
+    while (f && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        const char *path = strrchr(line, ':');
+        if (!path || strcmp(path, ":/") != 0) {
+            fclose(f);
+            return escaped(line);
+        }
+    }
+    if (f)
+        fclose(f);
+    return blocked("%s", "no cgroup file system to reach, mount and unshare refused, "
+                         "only the namespace root in /proc/self/cgroup");
 }
 
 static int connect_tcp(const char *ip, int port) {
@@ -325,6 +440,10 @@ int main(int argc, char **argv) {
         return fork_bomb();
     if (!strcmp(NAME, "memory_bomb"))
         return memory_bomb(atol(arg));
+    if (!strcmp(NAME, "memory_split"))
+        return memory_split(atol(arg));
+    if (!strcmp(NAME, "cgroup_escape"))
+        return cgroup_escape();
     if (!strcmp(NAME, "connect_tcp")) {
         /* arg: "ip:port" */
         char ip[64];
