@@ -16,7 +16,7 @@ typedef struct nox__archive_limits {
     uint64_t max_entries; /* number of entries; 0: no limit */
 } nox__archive_limits;
 
-/* tar.gz of an in-memory file set (parent directories added as needed). */
+/* tar.gz (zlib's default level) of an in-memory file set (parent directories added as needed). */
 int nox__archive_write_files(const nox_files *files, nox__sink *sink,
                              nox_error **err);
 
@@ -26,10 +26,17 @@ int nox__archive_write_files(const nox_files *files, nox__sink *sink,
  * the walk cannot redirect it. NOX_ENOTFOUND when dir does not exist. */
 int nox__archive_write_dir(const char *dir, nox__sink *sink, nox_error **err);
 
+/* The same at a chosen compression: NOX__TAR_PLAIN (no gzip layer) or a
+ * gzip level 0..9 (the two above use NOX__GZIP_DEFAULT). */
+int nox__archive_write_files_level(const nox_files *files, int level, nox__sink *sink,
+                                   nox_error **err);
+int nox__archive_write_dir_level(const char *dir, int level, nox__sink *sink,
+                                 nox_error **err);
+
 /* Producers wrapping the two writers (ctx: const nox_files *, and
  * const char *dir). */
-int nox__archive_produce_files(void *files, nox__sink *sink, nox_error **err);
-int nox__archive_produce_dir(void *dir, nox__sink *sink, nox_error **err);
+int nox__archive_produce_files(void *files, int level, nox__sink *sink, nox_error **err);
+int nox__archive_produce_dir(void *dir, int level, nox__sink *sink, nox_error **err);
 
 /* Extract a tar or tar.gz stream into dest_dir (created, with parents,
  * when missing). All files are created with openat() relative to an fd of

@@ -22,7 +22,8 @@
 #include <unistd.h>
 
 #define CHUNK (64 * 1024)
-#define BLOCK 10240 /* what the sink receives at a time */
+#define BLOCK 10240 /* what the sink receives at a time (gzip) */
+#define PLAIN_BLOCK (128 * 1024) /* the same for a plain tar */
 
 typedef struct writer {
     struct archive *a;
@@ -87,7 +88,7 @@ static void writer_free(writer *w) {
     w->chunk = NULL;
 }
 
-static int writer_open(writer *w, nox__sink *sink, nox_error **err) {
+static int writer_open(writer *w, nox__sink *sink, int level, nox_error **err) {
     memset(w, 0, sizeof *w);
     w->sink = sink;
     w->err = err;
@@ -99,10 +100,19 @@ static int writer_open(writer *w, nox__sink *sink, nox_error **err) {
         return nox__err(err, NOX_ENOMEM, "out of memory creating an archive");
     }
     struct archive *a = w->a;
-    /* No padding after the gzip trailer: the stream ends where gzip does. */
-    if (archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
+    char lv[2] = {(char)('0' + (level < 0 ? 0 : level > 9 ? 9 : level)), 0};
+    /* A plain tar goes out in big blocks (each one a write to a socket);
+     * gzip output is small already. No padding after the gzip trailer or
+     * the tar's end blocks: the stream ends where its data does. */
+    int filter_ok = level == NOX__TAR_PLAIN
+                        ? archive_write_add_filter_none(a) == ARCHIVE_OK
+                        : archive_write_add_filter_gzip(a) == ARCHIVE_OK &&
+                              archive_write_set_filter_option(a, "gzip", "compression-level",
+                                                              lv) == ARCHIVE_OK;
+    if (!filter_ok ||
         archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-        archive_write_set_bytes_per_block(a, BLOCK) != ARCHIVE_OK ||
+        archive_write_set_bytes_per_block(a, level == NOX__TAR_PLAIN ? PLAIN_BLOCK : BLOCK) !=
+            ARCHIVE_OK ||
         archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
         archive_write_open2(a, w, NULL, writer_cb, NULL, NULL) != ARCHIVE_OK) {
         int rc = archive_fail(w, NULL);
@@ -277,10 +287,15 @@ static int add_file_item(writer *w, name_set *set, const nox__file_entry *f,
 
 int nox__archive_write_files(const nox_files *files, nox__sink *sink,
                              nox_error **err) {
+    return nox__archive_write_files_level(files, NOX__GZIP_DEFAULT, sink, err);
+}
+
+int nox__archive_write_files_level(const nox_files *files, int level, nox__sink *sink,
+                                   nox_error **err) {
     if (!files || !sink)
         return nox__err(err, NOX_EINVAL, "no file set or sink to archive");
     writer w;
-    int rc = writer_open(&w, sink, err);
+    int rc = writer_open(&w, sink, level, err);
     if (rc != 0)
         return rc;
     name_set set = {0};
@@ -504,6 +519,10 @@ static int open_top(const char *dir, nox_error **err) {
 }
 
 int nox__archive_write_dir(const char *dir, nox__sink *sink, nox_error **err) {
+    return nox__archive_write_dir_level(dir, NOX__GZIP_DEFAULT, sink, err);
+}
+
+int nox__archive_write_dir_level(const char *dir, int level, nox__sink *sink, nox_error **err) {
     if (!dir || !*dir || !sink)
         return nox__err(err, NOX_EINVAL, "no directory or sink to archive");
     /* Check the directory before a single byte reaches the sink. */
@@ -511,7 +530,7 @@ int nox__archive_write_dir(const char *dir, nox__sink *sink, nox_error **err) {
     if (fd < 0)
         return fd;
     writer w;
-    int rc = writer_open(&w, sink, err);
+    int rc = writer_open(&w, sink, level, err);
     if (rc != 0) {
         close(fd);
         return rc;
@@ -529,10 +548,10 @@ int nox__archive_write_dir(const char *dir, nox__sink *sink, nox_error **err) {
     return writer_finish(&w, rc);
 }
 
-int nox__archive_produce_files(void *files, nox__sink *sink, nox_error **err) {
-    return nox__archive_write_files(files, sink, err);
+int nox__archive_produce_files(void *files, int level, nox__sink *sink, nox_error **err) {
+    return nox__archive_write_files_level(files, level, sink, err);
 }
 
-int nox__archive_produce_dir(void *dir, nox__sink *sink, nox_error **err) {
-    return nox__archive_write_dir(dir, sink, err);
+int nox__archive_produce_dir(void *dir, int level, nox__sink *sink, nox_error **err) {
+    return nox__archive_write_dir_level(dir, level, sink, err);
 }

@@ -100,6 +100,17 @@ static int config_from_options(nox__config *c, const nox_client_options *o, nox_
                                                 : NOX_DEFAULT_MAX_ARCHIVE_BYTES;
     c->max_archive_entries = o->max_archive_entries ? o->max_archive_entries
                                                     : NOX_DEFAULT_MAX_ARCHIVE_ENTRIES;
+    c->gzip_level = NOX__GZIP_AUTO;
+    const char *lv = env_or_null("NOXRUNNER_GZIP_LEVEL");
+    if (lv && !strcmp(lv, "none")) {
+        c->gzip_level = NOX__TAR_PLAIN;
+    } else if (lv) {
+        if (lv[0] < '0' || lv[0] > '9' || lv[1])
+            return nox__err(err, NOX_EINVAL,
+                            "NOXRUNNER_GZIP_LEVEL \"%s\" is neither a gzip level 0..9 nor "
+                            "\"none\"", lv);
+        c->gzip_level = lv[0] - '0';
+    }
     const char *key = o->api_key ? o->api_key : env_or_null("NOXRUNNER_API_KEY");
     const char *agent = o->agent_path ? o->agent_path : env_or_null("NOXRUNNER_AGENT");
     c->base_url = nox__strdup(o->base_url);
@@ -531,7 +542,9 @@ typedef struct mem_src {
     size_t len;
 } mem_src;
 
-static int produce_memory(void *ctx, nox__sink *sink, nox_error **err) {
+/* The caller's own tar.gz goes out as it is, whatever the level. */
+static int produce_memory(void *ctx, int level, nox__sink *sink, nox_error **err) {
+    (void)level;
     const mem_src *m = ctx;
     for (size_t off = 0; off < m->len;) {
         size_t n = m->len - off < 65536 ? m->len - off : 65536;
@@ -543,7 +556,8 @@ static int produce_memory(void *ctx, nox__sink *sink, nox_error **err) {
     return 0;
 }
 
-static int produce_fd(void *ctx, nox__sink *sink, nox_error **err) {
+static int produce_fd(void *ctx, int level, nox__sink *sink, nox_error **err) {
+    (void)level;
     int fd = *(int *)ctx;
     uint8_t buf[65536];
     for (;;) {
@@ -616,7 +630,7 @@ NOX_API int nox_upload_targz_fd(nox_client *c, const char *sid, int fd, const ch
 }
 
 static int download_with(nox_client *c, const char *op, const char *sid, const char *src,
-                         nox__sink *sink, nox_error **err) {
+                         int level, nox__sink *sink, nox_error **err) {
     int rc = check_sid(op, sid, err);
     if (rc)
         return rc;
@@ -625,7 +639,7 @@ static int download_with(nox_client *c, const char *op, const char *sid, const c
     if ((rc = nox__validate_sandbox_path("src", src, err)) != 0)
         return finish(rc, err, op, sid);
     NEED_OP(c, download, op);
-    return c->ops->download(c->impl, sid, src, sink, err);
+    return c->ops->download(c->impl, sid, src, level, sink, err);
 }
 
 NOX_API int nox_download(nox_client *c, const char *sid, const char *src, nox_bytes **out,
@@ -635,8 +649,8 @@ NOX_API int nox_download(nox_client *c, const char *sid, const char *src, nox_by
         return nox__err(err, NOX_EINVAL, "download: out is NULL");
     *out = NULL;
     nox__buf buf = {0};
-    nox__sink sink = {nox__sink_buf_write, &buf};
-    int rc = download_with(c, "download", sid, src, &sink, err);
+    nox__sink sink = {nox__sink_buf_write, &buf, 0};
+    int rc = download_with(c, "download", sid, src, c->cfg.gzip_level, &sink, err);
     if (rc == 0 && !(*out = nox__bytes_take(&buf)))
         rc = nox__err(err, NOX_ENOMEM, "out of memory");
     nox__buf_free(&buf);
@@ -648,8 +662,23 @@ NOX_API int nox_download_fd(nox_client *c, const char *sid, const char *src, int
     NEED_CLIENT(c, "download");
     if (fd < 0)
         return nox__err(err, NOX_EINVAL, "download: fd %d is not valid", fd);
-    nox__sink sink = {nox__sink_fd_write, &fd};
-    return finish(download_with(c, "download", sid, src, &sink, err), err, "download", sid);
+    nox__sink sink = {nox__sink_fd_write, &fd, 0};
+    return finish(download_with(c, "download", sid, src, c->cfg.gzip_level, &sink, err), err,
+                  "download", sid);
+}
+
+NOX_API int nox_download_fd_level(nox_client *c, const char *sid, const char *src, int fd,
+                                  int gzip_level, nox_error **err) {
+    NEED_CLIENT(c, "download");
+    if (fd < 0)
+        return nox__err(err, NOX_EINVAL, "download: fd %d is not valid", fd);
+    if (gzip_level < NOX_TAR_PLAIN || gzip_level > 9)
+        return nox__err(err, NOX_EINVAL,
+                        "download: gzip level %d is neither 0..9 nor NOX_TAR_PLAIN (-1)",
+                        gzip_level);
+    nox__sink sink = {nox__sink_fd_write, &fd, gzip_level == NOX_TAR_PLAIN};
+    return finish(download_with(c, "download", sid, src, gzip_level, &sink, err), err,
+                  "download", sid);
 }
 
 typedef struct extract_job {
@@ -678,7 +707,9 @@ NOX_API int nox_download_to_dir(nox_client *c, const char *sid, const char *src,
         /* The extractor's error (a rejected entry) explains a failed
          * transfer better than the broken pipe the transfer sees. */
         nox_error *transfer_err = NULL;
-        rc = download_with(c, "download_to_dir", sid, src, &sink, &transfer_err);
+        sink.takes_plain_tar = 1; /* an extractor detects either */
+        rc = download_with(c, "download_to_dir", sid, src, NOX__GZIP_AUTO, &sink,
+                           &transfer_err);
         rc = nox__pipe_consumer_finish(pc, rc, err);
         if (rc != 0 && err && !*err) {
             *err = transfer_err;

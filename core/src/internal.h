@@ -170,6 +170,12 @@ typedef struct nox__config {
     uint64_t max_output_bytes;
     uint64_t max_archive_bytes;
     uint64_t max_archive_entries;
+    /* gzip level of the archives this client makes or asks for (uploads
+     * and downloads over HTTP, nox_download's bytes): 0..9 from
+     * $NOXRUNNER_GZIP_LEVEL, else NOX__GZIP_AUTO, which each backend
+     * resolves (HTTP: 0, stored, for a loopback server, else 1; local: 1).
+     * Local transfers into or out of directories carry a plain tar. */
+    int gzip_level;
 } nox__config;
 
 typedef struct nox__sandbox_opts {
@@ -197,11 +203,26 @@ typedef struct nox__exec_opts {
 typedef struct nox__sink {
     int (*write)(void *ctx, const uint8_t *data, size_t len, nox_error **err);
     void *ctx;
+    /* 1: the consumer is an extractor, which takes a plain tar as well as
+     * a tar.gz, so a backend may skip compression altogether. */
+    int takes_plain_tar;
 } nox__sink;
 
-/* Pushes a whole byte stream (a tar.gz) into a sink. */
+/* Archive compression: NOX__TAR_PLAIN writes no gzip layer at all (only
+ * between two ends of ours that both detect it); 0..9 are gzip levels,
+ * 0 being stored blocks: still a valid gzip stream for any Part-A peer,
+ * at memory speed. NOX__GZIP_DEFAULT is zlib's own default. */
+#define NOX__TAR_PLAIN (-1)
+#define NOX__GZIP_STORED 0
+#define NOX__GZIP_FAST 1
+#define NOX__GZIP_DEFAULT 6
+#define NOX__GZIP_AUTO (-2)
+
+/* Pushes a whole archive stream into a sink. Producers that build the
+ * archive use the compression level they are given; producers of
+ * archives the caller made (bytes, an fd) pass them on unchanged. */
 typedef struct nox__producer {
-    int (*run)(void *ctx, nox__sink *sink, nox_error **err);
+    int (*run)(void *ctx, int level, nox__sink *sink, nox_error **err);
     void *ctx;
 } nox__producer;
 
@@ -239,7 +260,7 @@ int nox__pipe_consumer_finish(nox__pipe_consumer *pc, int status,
  * closes the read end, joins, and returns the producer's status. */
 typedef struct nox__pipe_producer nox__pipe_producer;
 int nox__pipe_producer_start(nox__pipe_producer **out, nox__producer *p,
-                             int *read_fd, nox_error **err);
+                             int level, int *read_fd, nox_error **err);
 int nox__pipe_producer_finish(nox__pipe_producer *pp, nox_error **err);
 
 /* ---- streams ------------------------------------------------------------ */
@@ -286,11 +307,14 @@ typedef struct nox__backend_ops {
     int (*exec_start)(void *impl, const char *sid, const char *const *argv,
                       size_t argc, const nox__exec_opts *o,
                       nox_exec_stream **out, nox_error **err);
-    /* Upload: the producer pushes a tar.gz stream; extract it at dest. */
+    /* Upload: the producer pushes an archive (run at the compression the
+     * backend picks); extract it at dest. */
     int (*upload)(void *impl, const char *sid, const char *dest,
                   nox__producer *targz, nox_error **err);
-    /* Download: push the tar.gz of everything under src into sink. */
-    int (*download)(void *impl, const char *sid, const char *src,
+    /* Download: push the archive of everything under src into sink: a
+     * tar.gz, gzip level `level` where the backend can choose it, or a
+     * plain tar when sink->takes_plain_tar. */
+    int (*download)(void *impl, const char *sid, const char *src, int level,
                     nox__sink *targz, nox_error **err);
 } nox__backend_ops;
 

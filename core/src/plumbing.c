@@ -140,6 +140,7 @@ int nox__pipe_consumer_start(nox__pipe_consumer **out, nox__consume_fn fn, void 
     }
     sink_out->write = pipe_consumer_write;
     sink_out->ctx = pc;
+    sink_out->takes_plain_tar = 0;
     *out = pc;
     return 0;
 }
@@ -171,6 +172,7 @@ struct nox__pipe_producer {
     pthread_t thread;
     int fds[2];
     nox__producer producer;
+    int level;
     int status;
     nox_error *error;
 };
@@ -185,15 +187,15 @@ static int pipe_producer_write(void *ctx, const uint8_t *d, size_t n, nox_error 
 
 static void *producer_main(void *arg) {
     nox__pipe_producer *pp = arg;
-    nox__sink sink = {pipe_producer_write, pp};
-    pp->status = pp->producer.run(pp->producer.ctx, &sink, &pp->error);
+    nox__sink sink = {pipe_producer_write, pp, 0};
+    pp->status = pp->producer.run(pp->producer.ctx, pp->level, &sink, &pp->error);
     close(pp->fds[1]); /* EOF for the reader */
     pp->fds[1] = -1;
     return NULL;
 }
 
-int nox__pipe_producer_start(nox__pipe_producer **out, nox__producer *p, int *read_fd,
-                             nox_error **err) {
+int nox__pipe_producer_start(nox__pipe_producer **out, nox__producer *p, int level,
+                             int *read_fd, nox_error **err) {
     nox__pipe_producer *pp = calloc(1, sizeof *pp);
     if (!pp)
         return nox__err(err, NOX_ENOMEM, "out of memory");
@@ -203,6 +205,7 @@ int nox__pipe_producer_start(nox__pipe_producer **out, nox__producer *p, int *re
         return nox__err(err, NOX_EIO, "pipe: %s", strerror(e));
     }
     pp->producer = *p;
+    pp->level = level;
     int e = pthread_create(&pp->thread, NULL, producer_main, pp);
     if (e) {
         close(pp->fds[0]);

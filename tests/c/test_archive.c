@@ -281,7 +281,7 @@ NT_TEST(file_set_round_trip_keeps_data_modes_and_nesting) {
     NT_CHECK(rc == 0);
 
     nox__buf tgz = {0};
-    nox__sink sink = {nox__sink_buf_write, &tgz};
+    nox__sink sink = {nox__sink_buf_write, &tgz, 0};
     nox_error *werr = NULL;
     rc = nox__archive_write_files(f, &sink, &werr);
     nox_files_free(f);
@@ -326,7 +326,7 @@ NT_TEST(file_set_with_a_name_both_file_and_directory_is_refused) {
     NT_OK(nox_files_new(&f, &err));
     int rc = add_file(f, "a/b.txt", "x", 1, 0) | add_file(f, "a", "y", 1, 0);
     nox__buf tgz = {0};
-    nox__sink sink = {nox__sink_buf_write, &tgz};
+    nox__sink sink = {nox__sink_buf_write, &tgz, 0};
     nox_error *err = NULL;
     int wrc = rc == 0 ? nox__archive_write_files(f, &sink, &err) : 0;
     int named = err && strstr(nox_error_message(err), "\"a\"");
@@ -355,7 +355,7 @@ NT_TEST(sink_failure_is_reported_with_the_sinks_error) {
     fill_random(big, sizeof big, 7);
     int rc = add_file(f, "big.bin", big, sizeof big, 0);
     size_t budget = 100000;
-    nox__sink sink = {failing_write, &budget};
+    nox__sink sink = {failing_write, &budget, 0};
     nox_error *err = NULL;
     int wrc = rc == 0 ? nox__archive_write_files(f, &sink, &err) : 0;
     int msg = err && strstr(nox_error_message(err), "peer went away");
@@ -396,7 +396,7 @@ NT_TEST(directory_round_trip_keeps_tree_symlinks_modes_and_mtimes) {
     char *src = path_in(s.base, "src");
     int rc = mkdir(src, 0755) | make_tree(src);
     nox__buf tgz = {0};
-    nox__sink sink = {nox__sink_buf_write, &tgz};
+    nox__sink sink = {nox__sink_buf_write, &tgz, 0};
     nox_error *err = NULL;
     int wrc = rc == 0 ? nox__archive_write_dir(src, &sink, &err) : -1;
     if (wrc != 0)
@@ -459,7 +459,7 @@ NT_TEST(write_dir_stores_an_absolute_symlink_that_extract_refuses) {
     char *link = path_in(src, "etc");
     int rc = mkdir(src, 0755) | symlink("/etc", link);
     nox__buf tgz = {0};
-    nox__sink sink = {nox__sink_buf_write, &tgz};
+    nox__sink sink = {nox__sink_buf_write, &tgz, 0};
     nox_error *err = NULL;
     int wrc = rc == 0 ? nox__archive_write_dir(src, &sink, &err) : -1;
     nox_error_free(err);
@@ -485,7 +485,7 @@ NT_TEST(write_dir_stores_an_absolute_symlink_that_extract_refuses) {
 
 NT_TEST(write_dir_of_missing_dir_is_not_found_and_of_a_file_is_invalid) {
     nox__buf tgz = {0};
-    nox__sink sink = {nox__sink_buf_write, &tgz};
+    nox__sink sink = {nox__sink_buf_write, &tgz, 0};
     NT_FAILS(NOX_ENOTFOUND, "/nonexistent/nox-dir",
              nox__archive_write_dir("/nonexistent/nox-dir", &sink, &err));
     NT_CHECK_INT(tgz.len, 0); /* nothing reached the sink */
@@ -937,7 +937,7 @@ NT_TEST(truncated_gzip_is_corrupt_and_names_the_entry) {
     fill_random(big, sizeof big, 42);
     int rc = add_file(f, "big.bin", big, sizeof big, 0);
     nox__buf tgz = {0};
-    nox__sink sink = {nox__sink_buf_write, &tgz};
+    nox__sink sink = {nox__sink_buf_write, &tgz, 0};
     nox_error *err = NULL;
     if (rc == 0)
         rc = nox__archive_write_files(f, &sink, &err);
@@ -1046,7 +1046,7 @@ NT_TEST(quarter_gigabyte_round_trip_keeps_memory_flat) {
 
     /* Both directions through files: writer -> fd sink, fd -> extractor. */
     int out = open(tgz, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    nox__sink sink = {nox__sink_fd_write, &out};
+    nox__sink sink = {nox__sink_fd_write, &out, 0};
     nox_error *err = NULL;
     int wrc = made && out >= 0 ? nox__archive_write_dir(src, &sink, &err) : -1;
     if (out >= 0)

@@ -4,6 +4,7 @@
 #include "nox_test.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -435,6 +436,88 @@ NT_TEST(files_upload_and_download_round_trip) {
     teardown(c, sid);
 }
 
+/* Bytes of the archive nox_download_fd_level() writes at `level`. */
+static char *download_at(nox_client *c, const char *sid, int level, size_t *len, int *rc) {
+    char *dir = nt_mkdtemp("lvl");
+    char p[4096];
+    snprintf(p, sizeof p, "%s/a", dir);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    nox_error *e = NULL;
+    *rc = nox_download_fd_level(c, sid, "/workspace/lv", fd, level, &e);
+    nox_error_free(e);
+    close(fd);
+    char *data = nt_read_file(p, len);
+    nt_rm_rf(dir);
+    free(dir);
+    return data;
+}
+
+static int is_gzip(const char *d, size_t n) {
+    return d && n > 2 && (uint8_t)d[0] == 0x1f && (uint8_t)d[1] == 0x8b;
+}
+
+static int is_plain_tar(const char *d, size_t n) {
+    return d && n > 512 && memcmp(d + 257, "ustar", 5) == 0;
+}
+
+NT_TEST(archive_compression_follows_the_level_asked_for) {
+    char sid[128];
+    nox_client *c = setup("level", sid, sizeof sid);
+    NT_CHECK(c);
+    /* 256 KiB that compresses well: stored gzip keeps its size, level 9
+     * shrinks it, a plain tar is a tar. */
+    const char *mk[] = {"sh", "-c", "mkdir -p lv && yes nox | head -c 262144 > lv/y.txt", NULL};
+    nox_exec_result_free(nt_exec_ok(c, sid, mk));
+    nox_bytes *b = NULL;
+    NT_OK(nox_download(c, sid, "/workspace/lv", &b, &err));
+    size_t n = 0;
+    const uint8_t *d = nox_bytes_data(b, &n);
+    /* A loopback server: stored blocks, no compression worth its cost. */
+    NT_CHECK(is_gzip((const char *)d, n) && n > 262144);
+    nox_bytes_free(b);
+    int rc;
+    char *a9 = download_at(c, sid, 9, &n, &rc);
+    NT_CHECK_INT(rc, 0);
+    NT_CHECK(is_gzip(a9, n) && n < 8192);
+    free(a9);
+    char *plain = download_at(c, sid, NOX_TAR_PLAIN, &n, &rc);
+    NT_CHECK_INT(rc, 0);
+    NT_CHECK(is_plain_tar(plain, n) && n > 262144);
+    free(plain);
+    NT_FAILS(NOX_EINVAL, "gzip level 10", nox_download_fd_level(c, sid, NULL, 1, 10, &err));
+    NT_FAILS(NOX_EINVAL, "gzip level -2", nox_download_fd_level(c, sid, NULL, 1, -2, &err));
+
+    /* The environment picks the level; a bad value is named. */
+    setenv("NOXRUNNER_GZIP_LEVEL", "fast", 1);
+    nox_client_options o;
+    nox_client_options_init(&o, NOX_CLIENT_OPTIONS_VERSION);
+    o.backend = NOX_BACKEND_HTTP;
+    o.base_url = srv.url;
+    nox_client *c2 = NULL;
+    NT_FAILS(NOX_EINVAL, "NOXRUNNER_GZIP_LEVEL \"fast\"", nox_client_new(&c2, &o, &err));
+    setenv("NOXRUNNER_GZIP_LEVEL", "9", 1);
+    NT_OK(nox_client_new(&c2, &o, &err));
+    unsetenv("NOXRUNNER_GZIP_LEVEL");
+    NT_OK(nox_download(c2, sid, "/workspace/lv", &b, &err));
+    d = nox_bytes_data(b, &n);
+    NT_CHECK(is_gzip((const char *)d, n) && n < 8192);
+    nox_bytes_free(b);
+    /* And what it uploads is gzip level 9 too, which the server takes. */
+    nox_files *f = NULL;
+    NT_OK(nox_files_new(&f, &err));
+    NT_OK(nox_files_add(f, "g.txt", (const uint8_t *)"gz\n", 3, 0, &err));
+    NT_OK(nox_upload(c2, sid, f, "/workspace/lv", &err));
+    nox_files_free(f);
+    const char *cat[] = {"cat", "/workspace/lv/g.txt", NULL};
+    nox_exec_result *r = nt_exec_ok(c2, sid, cat);
+    NT_CHECK(r);
+    d = nox_exec_result_stdout(r, &n);
+    NT_CHECK_BYTES(d, n, "gz\n");
+    nox_exec_result_free(r);
+    nox_client_free(c2);
+    teardown(c, sid);
+}
+
 NT_TEST(directory_round_trip_through_upload_dir_and_download_to_dir) {
     char sid[128];
     nox_client *c = setup("dirs", sid, sizeof sid);
@@ -658,6 +741,7 @@ int main(void) {
     NT_RUN(streaming_delivers_output_in_order);
     NT_RUN(cancel_from_another_thread_kills_the_command);
     NT_RUN(files_upload_and_download_round_trip);
+    NT_RUN(archive_compression_follows_the_level_asked_for);
     NT_RUN(directory_round_trip_through_upload_dir_and_download_to_dir);
     NT_RUN(odd_session_ids_round_trip);
     NT_RUN(token_server_rejects_missing_and_wrong_tokens);

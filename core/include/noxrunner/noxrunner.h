@@ -43,7 +43,7 @@ extern "C" {
 
 /* (major << 16) | (minor << 8) | patch of the loaded library. */
 NOX_API uint32_t nox_version_number(void);
-/* "0.1.0"; static storage. */
+/* "0.2.0"; static storage. */
 NOX_API const char *nox_version_string(void);
 /* NOX_ABI_VERSION of the loaded library. */
 NOX_API int nox_abi_version(void);
@@ -315,6 +315,17 @@ NOX_API int nox_upload_targz(nox_client *c, const char *session_id,
 NOX_API int nox_upload_targz_fd(nox_client *c, const char *session_id, int fd,
                                 const char *dest, nox_error **err);
 
+/* Compression. Transfers between this process and a sandbox on the same
+ * machine compress nothing: the local backend carries a plain tar, and
+ * over HTTP to a loopback server (localhost, 127/8, ::1) uploads and
+ * nox_download_to_dir() are a plain tar when the server takes one (Part
+ * B "plain-tar"), else gzip level 0 (stored blocks: a valid tar.gz at
+ * memory speed). Elsewhere archives are gzip level 1. Archives handed
+ * back as tar.gz (nox_download, nox_download_fd) are level 1 locally and
+ * 0 on loopback. $NOXRUNNER_GZIP_LEVEL (0..9, or "none") overrides the
+ * level. Downloads ask the server for it with the X-Nox-Gzip-Level
+ * header; a Part-A server picks its own, which extracts the same. */
+
 /* Download everything under src (NULL: /workspace) as tar.gz bytes, names
  * relative to src. */
 NOX_API int nox_download(nox_client *c, const char *session_id,
@@ -323,6 +334,15 @@ NOX_API int nox_download(nox_client *c, const char *session_id,
 /* The same archive written to fd as it arrives. */
 NOX_API int nox_download_fd(nox_client *c, const char *session_id,
                             const char *src, int fd, nox_error **err);
+/* The same at gzip level 0..9 (0: stored, 1: fastest, 9: smallest), or
+ * NOX_TAR_PLAIN: an uncompressed tar, when the backend can make one (the
+ * local backend, our server; a Part-A server sends a tar.gz). The HTTP
+ * backend passes the level on as a request the server may ignore.
+ * NOX_EINVAL for anything else. Since 0.2.0. */
+#define NOX_TAR_PLAIN (-1)
+NOX_API int nox_download_fd_level(nox_client *c, const char *session_id,
+                                  const char *src, int fd, int gzip_level,
+                                  nox_error **err);
 /* Download and extract safely into local_dir (created if missing):
  * absolute names, "..", links leaving local_dir, devices and FIFOs are
  * refused with NOX_EARCHIVE naming the entry. */

@@ -38,6 +38,10 @@ typedef struct nox__http {
     pthread_mutex_t iso_lock;
     int isolation;   /* NOX_ISOLATION_*, valid when iso_known */
     int iso_known;
+    int takes_plain_tar; /* /v1/info lists "plain-tar"; valid when iso_known */
+    /* Archive compression: cfg's, else NOX__TAR_PLAIN for a loopback
+     * server (stored gzip when it takes no plain tar), else 1. */
+    int gzip_level;
 } nox__http;
 
 /* Whether a failed attempt may be sent again. */
@@ -54,6 +58,7 @@ typedef struct nox__http_call {
     char *path;               /* encoded path and query, starts with '/' (owned) */
     const char *content_type; /* of the body; NULL: none */
     const char *accept;       /* NULL: application/json */
+    const char *extra_header; /* one more "Name: value" line; NULL: none */
     const uint8_t *body;      /* POST/PUT body; NULL: empty */
     size_t body_len;
     int read_fd;              /* >= 0: stream the body from this fd, chunked */

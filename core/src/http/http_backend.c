@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <errno.h>
 
@@ -90,9 +91,19 @@ static int isolation_from_info(const cJSON *j) {
     return NOX_ISOLATION_AUTO;
 }
 
-static void remember_isolation(nox__http *h, int level) {
+/* Whether /v1/info lists the Part B extension `name`. */
+static int has_extension(const cJSON *j, const char *name) {
+    const cJSON *ext = cJSON_GetObjectItemCaseSensitive(j, "extensions"), *it;
+    cJSON_ArrayForEach(it, ext) if (cJSON_IsString(it) && !strcmp(it->valuestring, name))
+        return 1;
+    return 0;
+}
+
+/* What /v1/info told (j NULL: a Part-A server without it). */
+static void remember_info(nox__http *h, const cJSON *j) {
     pthread_mutex_lock(&h->iso_lock);
-    h->isolation = level;
+    h->isolation = j ? isolation_from_info(j) : NOX_ISOLATION_AUTO;
+    h->takes_plain_tar = j ? has_extension(j, "plain-tar") : 0;
     h->iso_known = 1;
     pthread_mutex_unlock(&h->iso_lock);
 }
@@ -108,7 +119,7 @@ static int http_info(void *impl, nox_bytes **out, nox_error **err) {
         rc = nox__err(err, NOX_EPROTOCOL,
                       "server answered invalid JSON for info: not an object");
     if (rc == 0) {
-        remember_isolation(h, isolation_from_info(j));
+        remember_info(h, j);
         if (nox__buf_terminate(&c.resp) != 0 ||
             !(*out = nox__bytes_take(&c.resp)))
             rc = nox__err(err, NOX_ENOMEM, "out of memory");
@@ -118,29 +129,38 @@ static int http_info(void *impl, nox_bytes **out, nox_error **err) {
     return rc;
 }
 
-static int http_isolation(void *impl) {
-    nox__http *h = impl;
+/* Learns the server's isolation level and extensions, once. */
+static void learn_server(nox__http *h, int *level, int *plain) {
     pthread_mutex_lock(&h->iso_lock);
-    int known = h->iso_known, level = h->isolation;
+    int known = h->iso_known;
+    *level = h->isolation;
+    *plain = h->takes_plain_tar;
     pthread_mutex_unlock(&h->iso_lock);
     if (known)
-        return level;
+        return;
     /* Learned once; a server without /v1/info stays AUTO for good, a
      * server that cannot be reached is asked again next time. */
     nox__http_call c;
     nox_error *e = NULL;
     cJSON *j = NULL;
-    level = NOX_ISOLATION_AUTO;
     int rc = fetch_info(h, &c, &e);
-    if (rc == 0 && parse_answer(&c, "info", &j, NULL) == 0) {
-        level = isolation_from_info(j);
-        remember_isolation(h, level);
+    *level = NOX_ISOLATION_AUTO;
+    *plain = 0;
+    if (rc == 0 && parse_answer(&c, "info", &j, NULL) == 0 && cJSON_IsObject(j)) {
+        remember_info(h, j);
+        *level = isolation_from_info(j);
+        *plain = has_extension(j, "plain-tar");
     } else if (rc == NOX_EUNSUPPORTED) {
-        remember_isolation(h, NOX_ISOLATION_AUTO);
+        remember_info(h, NULL);
     }
     cJSON_Delete(j);
     nox_error_free(e);
     nox__http_call_free(&c);
+}
+
+static int http_isolation(void *impl) {
+    int level, plain;
+    learn_server(impl, &level, &plain);
     return level;
 }
 
@@ -361,7 +381,14 @@ static int http_upload(void *impl, const char *sid, const char *dest,
     nox__http *h = impl;
     nox__pipe_producer *pp = NULL;
     int fd = -1;
-    int rc = nox__pipe_producer_start(&pp, targz, &fd, err);
+    /* A plain tar only to a server that says it takes one (Part B
+     * "plain-tar"); a Part-A server gets stored gzip instead. */
+    int level = h->gzip_level, isolation, plain = 0;
+    if (level == NOX__TAR_PLAIN)
+        learn_server(h, &isolation, &plain);
+    if (level == NOX__TAR_PLAIN && !plain)
+        level = NOX__GZIP_STORED;
+    int rc = nox__pipe_producer_start(&pp, targz, level, &fd, err);
     if (rc != 0)
         return rc;
     nox__http_call c;
@@ -396,15 +423,28 @@ static int http_upload(void *impl, const char *sid, const char *dest,
     return rc;
 }
 
-static int http_download(void *impl, const char *sid, const char *src,
+static int http_download(void *impl, const char *sid, const char *src, int level,
                          nox__sink *targz, nox_error **err) {
     nox__http *h = impl;
     nox__http_call c;
+    /* Part B: the level we would like; a Part-A server picks its own,
+     * and every level (a plain tar too) extracts the same. */
+    if (level == NOX__TAR_PLAIN && targz->takes_plain_tar)
+        ; /* asked for by name */
+    else if (level < 0 || level > 9) /* the client's choice */
+        level = targz->takes_plain_tar || h->gzip_level >= 0 ? h->gzip_level
+                                                            : NOX__GZIP_STORED;
+    char hdr[40];
+    if (level == NOX__TAR_PLAIN)
+        snprintf(hdr, sizeof hdr, "X-Nox-Gzip-Level: none");
+    else
+        snprintf(hdr, sizeof hdr, "X-Nox-Gzip-Level: %d", level);
     call_init(&c, "GET",
               nox__http_sandbox_path(sid, "/files/download", "src",
                                      src ? src : NOX_WORKSPACE),
               NOX__RETRY_SAFE);
     c.accept = "application/x-tar, application/gzip, */*";
+    c.extra_header = hdr;
     c.sink = targz;
     c.idle_timeout = 1; /* large archives take long; stalls still fail */
     int rc = send_call(h, &c, err);
@@ -444,6 +484,33 @@ static const nox__backend_ops http_ops = {
     .download = http_download,
 };
 
+/* Whether url names this machine (localhost, 127/8, ::1): archives to
+ * and from it are not worth compressing, the copy is the whole cost. */
+static int loopback_host(const char *url) {
+    const char *h = strstr(url, "://");
+    h = h ? h + 3 : url;
+    const char *at = h + strcspn(h, "/");
+    for (const char *p = h; p < at; p++)
+        if (*p == '@')
+            h = p + 1; /* user info */
+    size_t n;
+    if (*h == '[') {
+        n = strcspn(h, "]");
+        return n == 4 && !strncmp(h, "[::1", 4);
+    }
+    n = strcspn(h, ":/");
+    if (n >= 9 && !strncasecmp(h + n - 9, "localhost", 9) &&
+        (n == 9 || h[n - 10] == '.'))
+        return 1;
+    if (n >= 4 && !strncmp(h, "127.", 4)) {
+        for (size_t i = 4; i < n; i++)
+            if (!(h[i] == '.' || (h[i] >= '0' && h[i] <= '9')))
+                return 0;
+        return 1;
+    }
+    return 0;
+}
+
 int nox__http_backend_new(const nox__config *cfg, const nox__backend_ops **ops,
                           void **impl, nox_error **err) {
     const char *url = cfg->base_url;
@@ -479,6 +546,9 @@ int nox__http_backend_new(const nox__config *cfg, const nox__backend_ops **ops,
     const char *key = cfg->api_key;
     if (key && *key)
         h->auth_header = nox__asprintf("Authorization: Bearer %s", key);
+    h->gzip_level = cfg->gzip_level != NOX__GZIP_AUTO ? cfg->gzip_level
+                    : loopback_host(h->base_url)   ? NOX__TAR_PLAIN
+                                                   : NOX__GZIP_FAST;
     h->user_agent = cfg->user_agent && *cfg->user_agent
                         ? nox__strdup(cfg->user_agent)
                         : nox__strdup("noxrunner-c/" NOX_VERSION_STRING);

@@ -516,6 +516,8 @@ static CURLcode perform_once(nox__http *h, nox__http_call *c, xfer *x,
         snprintf(ctype, sizeof ctype, "Content-Type: %s", c->content_type);
         ADD_HEADER(ctype);
     }
+    if (c->extra_header)
+        ADD_HEADER(c->extra_header);
     ADD_HEADER("Expect:"); /* no 100-continue round trip */
     if (c->read_fd >= 0)
         ADD_HEADER("Transfer-Encoding: chunked");

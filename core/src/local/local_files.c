@@ -77,9 +77,11 @@ int local_upload(void *impl, const char *sid, const char *dest, nox__producer *t
     if (rc)
         return rc;
     up_sink u = {fd, 0};
-    nox__sink sink = {up_write, &u};
+    nox__sink sink = {up_write, &u, 0};
     nox_error *perr = NULL;
-    rc = targz->run(targz->ctx, &sink, &perr);
+    /* Both ends are ours and share a machine: compressing would only
+     * burn CPU on both sides. (A caller's own tar.gz passes unchanged.) */
+    rc = targz->run(targz->ctx, NOX__TAR_PLAIN, &sink, &perr);
     if (rc && !u.broken) {
         /* Our side failed (reading a local file...): that is the error. */
         if (err && !*err) {
@@ -122,11 +124,16 @@ int local_upload(void *impl, const char *sid, const char *dest, nox__producer *t
     return rc;
 }
 
-int local_download(void *impl, const char *sid, const char *src, nox__sink *targz,
-                   nox_error **err) {
+int local_download(void *impl, const char *sid, const char *src, int level,
+                   nox__sink *targz, nox_error **err) {
     local_be *L = impl;
     nox__buf f = {0};
-    if (noxp_put_str(&f, NOXK_PATH, src)) {
+    if (level < 0 || level > 9)
+        level = NOX__GZIP_FAST; /* auto, or "none" when a tar.gz is due */
+    if (noxp_put_str(&f, NOXK_PATH, src) ||
+        noxp_put_u64(&f, NOXK_GZIP, targz->takes_plain_tar ? NOXP_TAR_PLAIN : (uint64_t)level)) {
+        /* A sink that takes a plain tar gets one: nothing to gain from
+         * compressing between two processes on one machine. */
         nox__buf_free(&f);
         return nox__err(err, NOX_ENOMEM, "out of memory");
     }

@@ -110,7 +110,7 @@ int local_exec_start(void *impl, const char *sid, const char *const *argv,
 /* local_files.c */
 int local_upload(void *impl, const char *sid, const char *dest, nox__producer *targz,
                  nox_error **err);
-int local_download(void *impl, const char *sid, const char *src, nox__sink *targz,
+int local_download(void *impl, const char *sid, const char *src, int level, nox__sink *targz,
                    nox_error **err);
 
 #endif /* NOX_LOCAL_IMPL_H */

@@ -67,8 +67,13 @@ enum {
     NOXK_SID,
     NOXK_POD,
     NOXK_PID,
-    NOXK_ACK_START    /* exec: 1 = answer STARTED once running (streams) */
+    NOXK_ACK_START,   /* exec: 1 = answer STARTED once running (streams) */
+    NOXK_GZIP         /* download: gzip level 0..9, or NOXP_TAR_PLAIN; an
+                         agent that predates it sends gzip, which every
+                         receiver of ours detects */
 };
+
+#define NOXP_TAR_PLAIN 255 /* NOXK_GZIP: a plain tar, no gzip layer */
 
 /* ---- fields ------------------------------------------------------------- */
 

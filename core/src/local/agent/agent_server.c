@@ -280,9 +280,11 @@ static void do_download(int conn, const uint8_t *req, size_t n) {
         free(src);
         return;
     }
-    nox__sink sink = {dl_write, &conn};
+    uint64_t gz = noxp_get_u64(req, n, NOXK_GZIP, NOX__GZIP_DEFAULT);
+    int level = gz == NOXP_TAR_PLAIN ? NOX__TAR_PLAIN : gz <= 9 ? (int)gz : NOX__GZIP_DEFAULT;
+    nox__sink sink = {dl_write, &conn, 0};
     nox_error *err = NULL;
-    int rc = nox__archive_write_dir(src, &sink, &err);
+    int rc = nox__archive_write_dir_level(src, level, &sink, &err);
     if (rc == 0) {
         if (noxp_send(conn, NOXP_DATA_END, NULL, 0, nox__now_ms() + IO_TIMEOUT_MS) == 0)
             noxp_send(conn, NOXP_OK, NULL, 0, nox__now_ms() + IO_TIMEOUT_MS);
