@@ -111,6 +111,7 @@ typedef struct download {
     int rfd, wfd;
     pthread_t thread;
     int joined;
+    int level;             /* gzip level: the client's X-Nox-Gzip-Level, else 6 */
     int rc;                /* nox_download_fd's result */
     nox_error *err;
     uint8_t *first;        /* bytes read before answering */
@@ -119,7 +120,7 @@ typedef struct download {
 
 static void *download_thread(void *arg) {
     download *d = arg;
-    d->rc = nox_download_fd(d->srv->client, d->sid, d->src, d->wfd, &d->err);
+    d->rc = nox_download_fd_level(d->srv->client, d->sid, d->src, d->wfd, d->level, &d->err);
     /* EOF for the reader: the archive is complete, or rc says why not. */
     close(d->wfd);
     d->wfd = -1;
@@ -183,8 +184,19 @@ static ssize_t download_read(void *cls, uint64_t pos, char *buf, size_t max) {
                       : MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
+/* Part B: X-Nox-Gzip-Level 0..9 picks the archive's gzip level (0:
+ * stored, for loopback and fast links), "none" asks for a plain tar.
+ * Part-A clients send nothing and get zlib's default, 6. */
+#define GZIP_LEVEL_HEADER "X-Nox-Gzip-Level"
+
 enum MHD_Result handle_download(request *r) {
     server *s = r->srv;
+    const char *lv = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, GZIP_LEVEL_HEADER);
+    int plain = lv && !strcmp(lv, "none");
+    if (lv && !plain && (lv[0] < '0' || lv[0] > '9' || lv[1]))
+        return respond_error(r, MHD_HTTP_BAD_REQUEST,
+                             GZIP_LEVEL_HEADER " \"%.32s\" is neither a gzip level 0..9 nor "
+                             "\"none\"", lv);
     download *d = calloc(1, sizeof *d);
     int fds[2] = {-1, -1};
     if (!d || !(d->sid = strdup(r->sid)) ||
@@ -201,6 +213,7 @@ enum MHD_Result handle_download(request *r) {
     }
     d->srv = s;
     d->r = r;
+    d->level = plain ? NOX_TAR_PLAIN : lv ? lv[0] - '0' : 6;
     atomic_fetch_add(&r->refs, 1);
     d->rfd = fds[0];
     d->wfd = fds[1];
@@ -243,5 +256,7 @@ enum MHD_Result handle_download(request *r) {
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-tar");
+    char level[2] = {(char)('0' + d->level), 0};
+    MHD_add_response_header(resp, GZIP_LEVEL_HEADER, plain ? "none" : level);
     return request_queue(r, MHD_HTTP_OK, resp, 0);
 }

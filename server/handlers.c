@@ -80,7 +80,8 @@ enum MHD_Result handle_info(request *r) {
     server *s = r->srv;
     static const char *const extensions[] = {
         "auth", "exec-result", "exec-stream", "stdin",
-        "introspection", "request-id", "raw-output"};
+        "introspection", "request-id", "raw-output", "gzip-level",
+        "plain-tar"};
     jw w;
     jw_init(&w);
     jw_obj_begin(&w);

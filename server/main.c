@@ -47,7 +47,8 @@ static const char usage_text[] =
     "  --agent PATH            the nox-sandbox agent program\n"
     "  --isolation LEVEL       auto, none or namespaces (default auto)\n"
     "  --max-body-bytes N      limit for JSON request bodies (default 8M)\n"
-    "  --max-upload-bytes N    limit for upload bodies (default 1G)\n"
+    "  --max-upload-bytes N    limit for upload bodies (default 8G, like the\n"
+    "                          client's extracted-size limit)\n"
     "  --max-output-bytes N    captured output per stream and exec (default 1M)\n"
     "  --threads N             concurrent connections, one thread each\n"
     "                          (default 128)\n"
@@ -264,7 +265,7 @@ int main(int argc, char **argv) {
     cfg->port = 8080;
     cfg->isolation = NOX_ISOLATION_AUTO;
     cfg->max_body_bytes = 8u << 20;
-    cfg->max_upload_bytes = 1u << 30;
+    cfg->max_upload_bytes = 8ull << 30;
     cfg->threads = 128;
     cfg->grace_seconds = 10;
     cfg->idle_timeout = IDLE_TIMEOUT_SECONDS;

@@ -981,7 +981,8 @@ NT_TEST(info_describes_the_server) {
     NT_CHECK(cJSON_IsObject(limits) && cJSON_GetObjectItemCaseSensitive(limits, "memory"));
     const cJSON *ext = cJSON_GetObjectItemCaseSensitive(j, "extensions");
     static const char *const want[] = {"auth", "exec-result", "exec-stream", "stdin",
-                                       "introspection", "request-id", "raw-output"};
+                                       "introspection", "request-id", "raw-output",
+                                       "gzip-level", "plain-tar"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         int found = 0;
         const cJSON *it;
@@ -1188,6 +1189,87 @@ NT_TEST(upload_targz_then_download_round_trips) {
     free(tmp);
 }
 
+/* Part B: X-Nox-Gzip-Level picks the download's level, "none" a plain
+ * tar; without it a Part-A client gets gzip level 6. A plain tar
+ * uploads like a tar.gz. */
+NT_TEST(gzip_level_header_and_plain_tar_uploads) {
+    nt_server s;
+    if (start(&s, NULL))
+        return;
+    const char *id = nt_sid("gzlvl");
+    if (!create(&s, id)) {
+        nt_server_stop(&s);
+        NT_CHECK(0);
+    }
+    http_resp mk;
+    exec_json(&s, id, "{\"cmd\": [\"sh\", \"-c\", \"mkdir lv && yes nox | head -c 262144 "
+                      "> lv/y.txt\"]}", &mk);
+    char path[512];
+    snprintf(path, sizeof path, "/v1/sandboxes/%s/files/download?src=%%2Fworkspace%%2Flv", id);
+    static const char *const hv[] = {NULL, "X-Nox-Gzip-Level: 0", "X-Nox-Gzip-Level: none",
+                                     "X-Nox-Gzip-Level: 9", "X-Nox-Gzip-Level: fast",
+                                     "X-Nox-Gzip-Level: 10"};
+    http_resp r[6];
+    for (size_t i = 0; i < 6; i++) {
+        const char *h[] = {hv[i], NULL};
+        http_req q = {.method = "GET", .path = path, .headers = hv[i] ? h : NULL};
+        http_do(&s, &q, &r[i]);
+    }
+    char lv[6][8];
+    for (size_t i = 0; i < 6; i++) {
+        const char *v = header_of(&r[i], "X-Nox-Gzip-Level");
+        snprintf(lv[i], sizeof lv[i], "%s", v ? v : "");
+    }
+    /* A plain tar made by tar(1) uploads and extracts. */
+    char *tmp = nt_mkdtemp("plain");
+    char p[4096], cmd[8192];
+    snprintf(p, sizeof p, "%s/src", tmp);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/src/p.txt", tmp);
+    nt_write_file(p, "plain\n", 6, 0644);
+    snprintf(cmd, sizeof cmd, "tar cf '%s/up.tar' -C '%s/src' .", tmp, tmp);
+    int tar_rc = system(cmd);
+    size_t tar_len = 0;
+    snprintf(p, sizeof p, "%s/up.tar", tmp);
+    char *tarb = nt_read_file(p, &tar_len);
+    snprintf(path, sizeof path, "/v1/sandboxes/%s/files/upload?dest=%%2Fworkspace%%2Fp", id);
+    http_req qu = {.method = "POST", .path = path, .body = tarb, .body_len = tar_len,
+                   .has_body = 1};
+    http_resp up, cat;
+    http_do(&s, &qu, &up);
+    exec_json(&s, id, "{\"cmd\": [\"cat\", \"p/p.txt\"]}", &cat);
+    cJSON *jc = json_of(&cat);
+    nt_server_stop(&s);
+
+    NT_CHECK_INT(mk.status, 200);
+    for (size_t i = 0; i < 4; i++)
+        NT_CHECK_INT(r[i].status, 200);
+    const uint8_t *b0 = (const uint8_t *)r[0].body;
+    NT_CHECK(r[0].len > 2 && b0[0] == 0x1f && b0[1] == 0x8b && r[0].len < 8192);
+    NT_CHECK_STR(lv[0], "6");
+    const uint8_t *b1 = (const uint8_t *)r[1].body;
+    NT_CHECK(r[1].len > 262144 && b1[0] == 0x1f && b1[1] == 0x8b);
+    NT_CHECK_STR(lv[1], "0");
+    NT_CHECK(r[2].len > 262144 && memcmp(r[2].body + 257, "ustar", 5) == 0);
+    NT_CHECK_STR(lv[2], "none");
+    NT_CHECK(r[3].len < 8192 && (uint8_t)r[3].body[0] == 0x1f);
+    NT_CHECK_STR(lv[3], "9");
+    NT_CHECK(is_error(&r[4], 400, "X-Nox-Gzip-Level \"fast\""));
+    NT_CHECK(is_error(&r[5], 400, "X-Nox-Gzip-Level \"10\""));
+    NT_CHECK_INT(tar_rc, 0);
+    NT_CHECK_INT(up.status, 200);
+    NT_CHECK_STR(jstr(jc, "stdout"), "plain\n");
+    cJSON_Delete(jc);
+    for (size_t i = 0; i < 6; i++)
+        http_free(&r[i]);
+    http_free(&mk);
+    http_free(&up);
+    http_free(&cat);
+    free(tarb);
+    nt_rm_rf(tmp);
+    free(tmp);
+}
+
 /* ---- startup and shutdown ------------------------------------------------------ */
 
 NT_TEST(non_loopback_without_token_and_bad_flags_exit_2) {
@@ -1308,6 +1390,7 @@ int main(void) {
     NT_RUN(token_is_required_except_on_healthz);
     NT_RUN(oversized_bodies_are_413);
     NT_RUN(upload_targz_then_download_round_trips);
+    NT_RUN(gzip_level_header_and_plain_tar_uploads);
     NT_RUN(non_loopback_without_token_and_bad_flags_exit_2);
     NT_RUN(sigterm_exits_0_and_deletes_its_sandboxes);
     NT_RUN(keep_sandboxes_leaves_them_alive);
