@@ -19,7 +19,7 @@ if [ -n "$bad" ]; then
   echo "abi: symbols outside the nox_ prefix are exported:" >&2; echo "$bad" >&2; exit 1
 fi
 
-abidw --headers-dir "$here/../core/include/noxrunner" --no-corpus-path \
+abidw --headers-dir "$here/../core/include/noxrunner" --drop-private-types --no-corpus-path \
       --out-file "$current.abi" "$lib"
 
 if [ $update -eq 1 ]; then

@@ -16,7 +16,7 @@ import (
 	"unsafe"
 )
 
-// Version returns the version of the loaded libnoxrunner, "0.1.0".
+// Version returns the version of the loaded libnoxrunner, "0.2.0".
 func Version() string { return C.GoString(C.nox_version_string()) }
 
 // ABIVersion returns the ABI version of the loaded libnoxrunner. New

@@ -36,7 +36,7 @@ _check_abi()
 
 
 def core_version() -> str:
-    """Version of the C core inside this package, "0.1.0"."""
+    """Version of the C core inside this package, "0.2.0"."""
     return str(ffi.string(lib.nox_version_string()).decode("ascii"))
 
 
