@@ -1,8 +1,8 @@
 /* files.c - uploads and downloads, streamed.
  *
- * An upload body goes to an unlinked temporary file as it arrives (never
- * whole into memory), bounded by --max-upload-bytes, and is handed to
- * nox_upload_targz_fd() once complete. A download runs nox_download_fd()
+ * An upload body streams through a pipe into nox_upload_targz_fd() as it
+ * arrives (never whole into memory), bounded by --max-upload-bytes. A
+ * download runs nox_download_fd_level()
  * in a thread that writes into a pipe the response reads from; the answer
  * waits for the first bytes, so a missing sandbox or path still gets a
  * proper 404 instead of a broken 200.
@@ -21,23 +21,56 @@
 
 /* ---- upload --------------------------------------------------------------------------- */
 
-static int open_spool(const char *dir) {
-#ifdef O_TMPFILE
-    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd >= 0)
-        return fd;
-#endif
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s/.noxrunnerd-upload-XXXXXX", dir) >=
-        (int)sizeof path) {
-        errno = ENAMETOOLONG;
-        return -1;
+/* The body streams through a pipe into nox_upload_targz_fd(), run by a
+ * thread of its own, while it arrives: the sandbox extracts as the client
+ * sends (a 1 GB upload is one pass, not a spool to disk and a second
+ * pass). The pipe's capacity bounds what is in flight. An archive the
+ * sandbox refuses ends the thread early; the rest of the body is then
+ * read and dropped, and the answer is that refusal. As with any streamed
+ * extraction, entries before a bad one (or before a body cut short) stay
+ * extracted. */
+typedef struct upload_job {
+    server *srv;
+    char *sid, *dest;
+    int rfd;
+    pthread_t thread;
+    int rc;
+    nox_error *err;
+} upload_job;
+
+static void *upload_thread(void *arg) {
+    upload_job *u = arg;
+    u->rc = nox_upload_targz_fd(u->srv->client, u->sid, u->rfd, u->dest, &u->err);
+    /* Writers see EPIPE from now on: the rest of the body is dropped. */
+    close(u->rfd);
+    u->rfd = -1;
+    return NULL;
+}
+
+static void upload_job_free(upload_job *u) {
+    nox_error_free(u->err);
+    free(u->sid);
+    free(u->dest);
+    free(u);
+}
+
+/* EOF for the thread, wait for it, and hand back its job. */
+static upload_job *upload_finish(request *r) {
+    upload_job *u = r->upload;
+    if (r->upload_fd >= 0) {
+        close(r->upload_fd);
+        r->upload_fd = -1;
     }
-    int tfd = mkostemp(path, O_CLOEXEC);
-    if (tfd < 0)
-        return -1;
-    unlink(path);
-    return tfd;
+    if (u)
+        pthread_join(u->thread, NULL);
+    r->upload = NULL;
+    return u;
+}
+
+void upload_abort(request *r) {
+    upload_job *u = upload_finish(r);
+    if (u)
+        upload_job_free(u);
 }
 
 int upload_begin(request *r) {
@@ -54,23 +87,41 @@ int upload_begin(request *r) {
     }
     nox_error_free(err); /* anything else: let the upload itself report it */
 
-    r->upload_fd = open_spool(s->tmp_dir);
-    if (r->upload_fd < 0 && strcmp(s->tmp_dir, "/tmp") != 0)
-        r->upload_fd = open_spool("/tmp");
-    if (r->upload_fd < 0) {
-        respond_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                      "cannot create a temporary file for the upload in %s: %s",
-                      s->tmp_dir, strerror(errno));
+    upload_job *u = calloc(1, sizeof *u);
+    int fds[2] = {-1, -1};
+    if (!u || !(u->sid = strdup(r->sid)) || (r->path_param && !(u->dest = strdup(r->path_param))) ||
+        pipe2(fds, O_CLOEXEC) != 0) {
+        int e = errno;
+        if (u)
+            upload_job_free(u);
+        respond_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot start the upload: %s",
+                      strerror(e));
         return -1;
     }
+    /* A bigger pipe: fewer wake-ups per megabyte (best effort). */
+    fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+    u->srv = s;
+    u->rfd = fds[0];
+    int terr = pthread_create(&u->thread, NULL, upload_thread, u);
+    if (terr != 0) {
+        close(fds[0]);
+        close(fds[1]);
+        upload_job_free(u);
+        respond_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot start the upload: %s",
+                      strerror(terr));
+        return -1;
+    }
+    r->upload = u;
+    r->upload_fd = fds[1];
     return 0;
 }
 
 void upload_take(request *r, const char *data, size_t len) {
-    if (r->deferred_code || r->body_too_big || r->body_io_errno)
+    if (r->deferred_code || r->body_too_big || r->body_io_errno || r->upload_fd < 0)
         return; /* drop the rest; the answer is already decided */
     if (r->received + len > r->srv->cfg.max_upload_bytes) {
         r->body_too_big = 1;
+        upload_abort(r); /* the thread sees a cut archive and stops */
         return;
     }
     r->received += len;
@@ -79,7 +130,10 @@ void upload_take(request *r, const char *data, size_t len) {
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            r->body_io_errno = errno;
+            /* EPIPE: the sandbox stopped reading (its answer says why);
+             * drop the rest of the body. */
+            close(r->upload_fd);
+            r->upload_fd = -1;
             return;
         }
         data += w;
@@ -88,14 +142,13 @@ void upload_take(request *r, const char *data, size_t len) {
 }
 
 enum MHD_Result handle_upload(request *r) {
-    if (lseek(r->upload_fd, 0, SEEK_SET) != 0)
-        return respond_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                             "cannot rewind the upload: %s", strerror(errno));
-    nox_error *err = NULL;
-    int rc = nox_upload_targz_fd(r->srv->client, r->sid, r->upload_fd,
-                                 r->path_param, &err);
-    close(r->upload_fd);
-    r->upload_fd = -1;
+    upload_job *u = upload_finish(r);
+    if (!u)
+        return respond_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "the upload did not start");
+    int rc = u->rc;
+    nox_error *err = u->err;
+    u->err = NULL;
+    upload_job_free(u);
     if (rc != 0)
         return respond_nox(r, rc, err, 0);
     char *json = strdup("{\"ok\":true}");

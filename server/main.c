@@ -383,11 +383,7 @@ int main(int argc, char **argv) {
         nox_error_free(err);
         return 1;
     }
-    const char *spool = cfg->base_dir ? cfg->base_dir : getenv("NOXRUNNER_HOME");
-    if (!spool || !*spool)
-        spool = getenv("TMPDIR");
-    s->tmp_dir = strdup(spool && *spool ? spool : "/tmp");
-    if (!s->tmp_dir || lifecycle_init(s) != 0) {
+    if (lifecycle_init(s) != 0) {
         fprintf(stderr, SRV_NAME ": out of memory\n");
         return 1;
     }
@@ -404,6 +400,9 @@ int main(int argc, char **argv) {
         MHD_OPTION_NOTIFY_COMPLETED, router_completed, s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->threads,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout,
+        /* Upload bodies reach us in pieces of at most about this much
+         * (the default, 32 KiB, means a callback per 32 KiB). */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(512 * 1024),
         MHD_OPTION_END);
     if (!s->daemon) {
         fprintf(stderr, SRV_NAME ": cannot listen on %s port %d: %s\n", cfg->host,
@@ -438,7 +437,6 @@ int main(int argc, char **argv) {
     shutdown_server(s, listen_fd);
     nox_client_free(s->client);
     lifecycle_destroy(s);
-    free(s->tmp_dir);
     close(signal_pipe[0]);
     close(signal_pipe[1]);
     log_msg("stopped");

@@ -42,8 +42,7 @@ void request_unref(request *r) {
     free(r->sid);
     free(r->path_param);
     free(r->body);
-    if (r->upload_fd >= 0)
-        close(r->upload_fd);
+    upload_abort(r);
     nox_error_free(r->deferred_err);
     free(r);
 }

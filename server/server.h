@@ -62,7 +62,6 @@ typedef struct server {
     srv_config cfg;
     nox_client *client;
     struct MHD_Daemon *daemon;
-    char *tmp_dir;                /* where upload bodies are spooled */
 
     atomic_int shutting_down;     /* new requests get 503 */
     atomic_int aborting;          /* grace is over: running work is canceled */
@@ -132,7 +131,8 @@ typedef struct request {
     /* body intake */
     char *body;                   /* JSON bodies, NUL-terminated */
     size_t body_len, body_cap;
-    int upload_fd;                /* spooled upload body; -1: none */
+    int upload_fd;                /* write end of the upload's pipe; -1: none */
+    struct upload_job *upload;    /* the thread extracting it; NULL: none */
     uint64_t received;
     int body_too_big;
     int body_io_errno;
@@ -201,10 +201,15 @@ enum MHD_Result handle_exec(request *r);
 /* ---- files.c ------------------------------------------------------------------ */
 
 /* Called on the first handler call of an upload: check the sandbox and
- * open the spool file. Returns 0, or queues an error and returns -1. */
+ * start the thread that extracts the body as it arrives. Returns 0, or
+ * queues an error and returns -1. */
 int upload_begin(request *r);
-/* Append body bytes to the spool file (bounded by max_upload_bytes). */
+/* Pass body bytes on to the extracting thread (bounded by
+ * max_upload_bytes). */
 void upload_take(request *r, const char *data, size_t len);
+/* Stop an upload whose request ends without an answer (the client went
+ * away): EOF to the extracting thread, which then fails, and join it. */
+void upload_abort(request *r);
 enum MHD_Result handle_upload(request *r);
 enum MHD_Result handle_download(request *r);
 
