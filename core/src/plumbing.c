@@ -129,6 +129,9 @@ int nox__pipe_consumer_start(nox__pipe_consumer **out, nox__consume_fn fn, void 
         free(pc);
         return nox__err(err, NOX_EIO, "pipe: %s", strerror(e));
     }
+    /* Fewer wake-ups per megabyte when the pipe may hold more (best
+     * effort: an unprivileged process is capped by pipe-max-size). */
+    fcntl(pc->fds[1], F_SETPIPE_SZ, 1 << 20);
     pc->fn = fn;
     pc->ctx = ctx;
     int e = pthread_create(&pc->thread, NULL, consumer_main, pc);
@@ -204,6 +207,7 @@ int nox__pipe_producer_start(nox__pipe_producer **out, nox__producer *p, int lev
         free(pp);
         return nox__err(err, NOX_EIO, "pipe: %s", strerror(e));
     }
+    fcntl(pp->fds[1], F_SETPIPE_SZ, 1 << 20); /* as above */
     pp->producer = *p;
     pp->level = level;
     int e = pthread_create(&pp->thread, NULL, producer_main, pp);

@@ -556,6 +556,14 @@ static CURLcode perform_once(nox__http *h, nox__http_call *c, xfer *x,
             curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, c->method);
     }
 
+    /* Archives move in big pieces: curl's 16 KiB default receive buffer
+     * means a callback, and a pipe write, per 16 KiB. (The handle is
+     * reset when it goes back to the pool.) */
+    if (c->sink)
+        curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 256L * 1024);
+    if (c->read_fd >= 0)
+        curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
+
     CURLcode rc = curl_easy_perform(easy);
     long st = 0;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &st);
