@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define DOWNLOAD_BLOCK (64 * 1024)
+#define DOWNLOAD_BLOCK (256 * 1024)
 
 /* ---- upload --------------------------------------------------------------------------- */
 
@@ -264,6 +264,7 @@ enum MHD_Result handle_download(request *r) {
         return respond_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
                              "cannot start the download: %s", strerror(errno));
     }
+    fcntl(fds[1], F_SETPIPE_SZ, 1 << 20); /* fewer wake-ups (best effort) */
     d->srv = s;
     d->r = r;
     d->level = plain ? NOX_TAR_PLAIN : lv ? lv[0] - '0' : 6;

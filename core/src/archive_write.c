@@ -23,7 +23,7 @@
 
 #define CHUNK (64 * 1024)
 #define BLOCK 10240 /* what the sink receives at a time (gzip) */
-#define PLAIN_BLOCK (128 * 1024) /* the same for a plain tar */
+#define PLAIN_BLOCK (256 * 1024) /* the same for a plain tar: one frame */
 
 typedef struct writer {
     struct archive *a;

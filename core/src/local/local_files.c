@@ -48,7 +48,7 @@ typedef struct up_sink {
 static int up_write(void *ctx, const uint8_t *d, size_t n, nox_error **err) {
     up_sink *u = ctx;
     while (n) {
-        size_t k = n < NOXP_CHUNK ? n : NOXP_CHUNK;
+        size_t k = n < NOXP_FILE_CHUNK ? n : NOXP_FILE_CHUNK;
         int rc = noxp_send(u->fd, NOXP_DATA, d, k, nox__now_ms() + LOCAL_IO_TIMEOUT_MS);
         if (rc) {
             u->broken = 1;

@@ -24,7 +24,8 @@
 #define NOXP_VERSION 1
 #define NOXP_HEADER 5
 #define NOXP_MAX_FRAME (4u * 1024u * 1024u) /* a bigger frame is a protocol error */
-#define NOXP_CHUNK (64u * 1024u)           /* data frames are at most this */
+#define NOXP_CHUNK (64u * 1024u)           /* exec output frames are at most this */
+#define NOXP_FILE_CHUNK (256u * 1024u)     /* and archive data frames this */
 
 /* Frame types. */
 enum {

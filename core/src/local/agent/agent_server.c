@@ -247,7 +247,7 @@ static void do_upload(int conn, noxp_reader *rd, const uint8_t *req, size_t n) {
 static int dl_write(void *ctx, const uint8_t *data, size_t len, nox_error **err) {
     int conn = *(int *)ctx;
     while (len) {
-        size_t n = len < NOXP_CHUNK ? len : NOXP_CHUNK;
+        size_t n = len < NOXP_FILE_CHUNK ? len : NOXP_FILE_CHUNK;
         int rc = noxp_send(conn, NOXP_DATA, data, n, nox__now_ms() + IO_TIMEOUT_MS);
         if (rc)
             return nox__err(err, NOX_EIO, "sending the download: %s", strerror(-rc));
