@@ -504,10 +504,33 @@ NT_TEST(delegated_v2_cgroup_gets_limits_and_the_sandbox) {
     NT_CHECK(nt_write_file(p, "", 0, 0644) == 0);
     snprintf(p, sizeof p, "%s/cgroup.procs", tree);
     NT_CHECK(nt_write_file(p, "", 0, 0644) == 0);
+    /* A plain directory is refused unless it is declared a stand-in: it
+     * would take the limit files and enforce nothing. */
     setenv("NOXRUNNER_CGROUP", tree, 1);
+    const char *plain = nt_sid("cgplain");
+    NT_CHECK(create(plain, "80Mi", NULL, 60) == 0);
+    cJSON *pm = meta_of(plain);
+    const char *pmem = limit_of(pm, "memory");
+    NT_CHECK(!pmem || !strstr(pmem, "cgroup v2"));
+    char *pinfo = NULL;
+    {
+        nox_bytes *ib = NULL;
+        if (nox_info(C, &ib, NULL) == 0) {
+            size_t n;
+            const uint8_t *d0 = nox_bytes_data(ib, &n);
+            pinfo = strndup((const char *)d0, n);
+        }
+        nox_bytes_free(ib);
+    }
+    NT_CHECK(pinfo && strstr(pinfo, "is not on a cgroup v2 file system"));
+    free(pinfo);
+    cJSON_Delete(pm);
+    NT_OK(nox_sandbox_delete(C, plain, &err));
+    setenv("NOXRUNNER_CGROUP_STANDIN", "1", 1);
     const char *sid = nt_sid("cgv2");
     int rc = create(sid, "80Mi", "300m", 60);
     unsetenv("NOXRUNNER_CGROUP");
+    unsetenv("NOXRUNNER_CGROUP_STANDIN");
     NT_CHECK(rc == 0);
     char *d = cg_dir(tree, sid);
     char *mem = read_in(d, "memory.max"), *pids = read_in(d, "pids.max");

@@ -25,6 +25,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -364,9 +365,17 @@ void local_cgroup_plan(local_cg_plan *p) {
     if (env && *env) {
         struct stat st;
         p->v2_from_env = 1;
+        struct statfs sf;
+        /* A plain directory would take the limit files and hold nothing:
+         * only the tests' stand-in tree may be one, and says so. */
+        const char *standin = getenv("NOXRUNNER_CGROUP_STANDIN");
         if (env[0] != '/' || stat(env, &st) != 0 || !S_ISDIR(st.st_mode))
             snprintf(p->v2_why, sizeof p->v2_why,
                      "NOXRUNNER_CGROUP=%.900s is not an absolute path of a directory", env);
+        else if ((statfs(env, &sf) != 0 || sf.f_type != 0x63677270 /* CGROUP2_SUPER_MAGIC */) &&
+                 !(standin && !strcmp(standin, "1")))
+            snprintf(p->v2_why, sizeof p->v2_why,
+                     "NOXRUNNER_CGROUP=%.900s is not on a cgroup v2 file system", env);
         else
             snprintf(p->v2_parent, sizeof p->v2_parent, "%.1000s", env);
     } else if (mount_of(mi, "", mnt, sizeof mnt) != 0 || own_path(self, "", path, sizeof path)) {
