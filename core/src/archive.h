@@ -49,6 +49,10 @@ int nox__archive_produce_dir(void *dir, int level, nox__sink *sink, nox_error **
 int nox__archive_extract(nox__read_fn read, void *read_ctx,
                          const char *dest_dir,
                          const nox__archive_limits *limits, nox_error **err);
+/* The same from a zero-copy reader, whose chunks libarchive reads in
+ * place. */
+int nox__archive_extract_z(nox__zread_fn zread, void *read_ctx, const char *dest_dir,
+                           const nox__archive_limits *limits, nox_error **err);
 /* The same, reading from fd until EOF. */
 int nox__archive_extract_fd(int fd, const char *dest_dir,
                             const nox__archive_limits *limits,

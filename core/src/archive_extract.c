@@ -56,12 +56,12 @@ typedef struct file_ids {
 typedef struct extractor {
     struct archive *a;
     nox__read_fn read;
+    nox__zread_fn zread; /* instead of read: hands out its own buffers */
     void *read_ctx;
     int read_rc; /* the reader's failure, reported instead of libarchive's */
     nox_error **err;
     int root;        /* O_PATH fd of the destination */
     uint8_t *inbuf;  /* CHUNK: archive bytes for libarchive */
-    uint8_t *outbuf; /* CHUNK: file data on its way to disk */
     nox__archive_limits limits;
     uint64_t bytes;   /* file data extracted so far */
     uint64_t entries; /* entries seen so far */
@@ -345,29 +345,53 @@ static int charge_bytes(extractor *x, uint64_t n) {
     return 0;
 }
 
-/* Copy the entry's data into fd, CHUNK at a time. */
+static int pwrite_all(int fd, const uint8_t *p, size_t n, off_t off) {
+    while (n) {
+        ssize_t w = pwrite(fd, p, n, off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += w;
+        n -= (size_t)w;
+        off += w;
+    }
+    return 0;
+}
+
+/* Write the entry's data into fd straight from libarchive's blocks (no
+ * copy of our own), each at its offset: a sparse entry's holes stay
+ * holes, and the file ends at the entry's size. */
 static int copy_data(extractor *x, int fd, const char *path,
-                     uint64_t announced) {
-    uint64_t total = 0;
+                     uint64_t announced, int64_t size) {
+    uint64_t end = 0;
     for (;;) {
-        la_ssize_t n = archive_read_data(x->a, x->outbuf, CHUNK);
-        if (n == 0)
-            return 0;
-        if (n < 0)
+        const void *buf;
+        size_t n;
+        la_int64_t off;
+        int r = archive_read_data_block(x->a, &buf, &n, &off);
+        if (r == ARCHIVE_EOF)
+            break;
+        if (r < ARCHIVE_WARN || off < 0)
             return corrupt(x);
-        total += (uint64_t)n;
+        if ((uint64_t)off + n > end)
+            end = (uint64_t)off + n;
         /* The header's size was charged already; charge anything beyond. */
-        if (total > announced) {
-            uint64_t extra = total - announced;
-            announced = total;
+        if (end > announced) {
+            uint64_t extra = end - announced;
+            announced = end;
             int rc = charge_bytes(x, extra);
             if (rc != 0)
                 return rc;
         }
-        int rc = nox__write_all(fd, x->outbuf, (size_t)n);
+        int rc = pwrite_all(fd, buf, n, (off_t)off);
         if (rc < 0)
             return sys_err(x, "write", path, -rc);
     }
+    if (size > 0 && end < (uint64_t)size && ftruncate(fd, (off_t)size) != 0)
+        return sys_err(x, "write", path, errno);
+    return 0;
 }
 
 static void set_times(int fd, struct archive_entry *e) {
@@ -409,7 +433,7 @@ static int write_file(extractor *x, struct archive_entry *e, int fd,
         return sys_err(x, "inspect", path, errno);
     int rc = ids_add(x, &st);
     if (rc == 0)
-        rc = copy_data(x, fd, path, size);
+        rc = copy_data(x, fd, path, size, (int64_t)size);
     /* Set after writing, so a read-only mode does not get in the way;
      * fchmod, so the umask does not change it. No setuid/setgid/sticky. */
     if (rc == 0 && fchmod(fd, archive_entry_perm(e) & 0777) != 0)
@@ -654,25 +678,36 @@ static int apply_fixes(extractor *x) {
 
 /* ---- the stream --------------------------------------------------------- */
 
+/* One chunk of archive for libarchive: copied into inbuf from a reader,
+ * or lent by a zero-copy reader until the next call. */
+static int next_chunk(extractor *x, const uint8_t **p, size_t *got, nox_error **err) {
+    if (x->zread)
+        return x->zread(x->read_ctx, p, got, err);
+    *p = x->inbuf;
+    return x->read(x->read_ctx, x->inbuf, CHUNK, got, err);
+}
+
 static la_ssize_t read_cb(struct archive *a, void *ctx, const void **buf) {
     extractor *x = ctx;
     size_t got = 0;
-    int rc = x->read(x->read_ctx, x->inbuf, CHUNK, &got, x->err);
+    const uint8_t *p = NULL;
+    int rc = next_chunk(x, &p, &got, x->err);
     if (rc != 0) {
         x->read_rc = rc;
         archive_set_error(a, EIO, "cannot read the archive");
         return -1;
     }
-    *buf = x->inbuf;
-    return (la_ssize_t)(got < CHUNK ? got : CHUNK);
+    *buf = p;
+    return (la_ssize_t)got;
 }
 
 static void drain(extractor *x) {
     uint64_t total = 0;
     while (total < MAX_DRAIN) {
         size_t got = 0;
+        const uint8_t *p;
         nox_error *ignored = NULL;
-        int rc = x->read(x->read_ctx, x->inbuf, CHUNK, &got, &ignored);
+        int rc = next_chunk(x, &p, &got, &ignored);
         nox_error_free(ignored);
         if (rc != 0 || got == 0)
             return;
@@ -704,9 +739,9 @@ static int extract_all(extractor *x) {
 
 static int open_reader(extractor *x) {
     x->a = archive_read_new();
-    x->inbuf = malloc(CHUNK);
-    x->outbuf = malloc(CHUNK);
-    if (!x->a || !x->inbuf || !x->outbuf)
+    if (!x->zread)
+        x->inbuf = malloc(CHUNK);
+    if (!x->a || (!x->zread && !x->inbuf))
         return nox__err(x->err, NOX_ENOMEM, "out of memory");
     /* gzip or nothing, and tar in all its variants: no external programs
      * and no formats we never produce. */
@@ -762,14 +797,14 @@ static int open_dest(const char *dest, nox_error **err, int *out) {
     return 0;
 }
 
-int nox__archive_extract(nox__read_fn read, void *read_ctx,
-                         const char *dest_dir,
-                         const nox__archive_limits *limits, nox_error **err) {
-    if (!read || !dest_dir || !*dest_dir)
+static int extract(nox__read_fn read, nox__zread_fn zread, void *read_ctx,
+                   const char *dest_dir, const nox__archive_limits *limits, nox_error **err) {
+    if ((!read && !zread) || !dest_dir || !*dest_dir)
         return nox__err(err, NOX_EINVAL, "no archive or destination");
     extractor x;
     memset(&x, 0, sizeof x);
     x.read = read;
+    x.zread = zread;
     x.read_ctx = read_ctx;
     x.err = err;
     x.root = -1;
@@ -791,10 +826,19 @@ int nox__archive_extract(nox__read_fn read, void *read_ctx,
     free(x.fixes);
     free(x.created.slots);
     free(x.inbuf);
-    free(x.outbuf);
     if (x.root >= 0)
         close(x.root);
     return rc;
+}
+
+int nox__archive_extract(nox__read_fn read, void *read_ctx, const char *dest_dir,
+                         const nox__archive_limits *limits, nox_error **err) {
+    return extract(read, NULL, read_ctx, dest_dir, limits, err);
+}
+
+int nox__archive_extract_z(nox__zread_fn zread, void *read_ctx, const char *dest_dir,
+                           const nox__archive_limits *limits, nox_error **err) {
+    return extract(NULL, zread, read_ctx, dest_dir, limits, err);
 }
 
 int nox__archive_extract_fd(int fd, const char *dest_dir,

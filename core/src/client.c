@@ -686,9 +686,9 @@ typedef struct extract_job {
     nox__archive_limits limits;
 } extract_job;
 
-static int consume_extract(void *ctx, int fd, nox_error **err) {
+static int consume_extract(void *ctx, nox__zread_fn zread, void *zctx, nox_error **err) {
     const extract_job *j = ctx;
-    return nox__archive_extract_fd(fd, j->dir, &j->limits, err);
+    return nox__archive_extract_z(zread, zctx, j->dir, &j->limits, err);
 }
 
 NOX_API int nox_download_to_dir(nox_client *c, const char *sid, const char *src,

@@ -229,6 +229,10 @@ typedef struct nox__producer {
 /* Pull-style reader: *got = 0 means end of stream. */
 typedef int (*nox__read_fn)(void *ctx, uint8_t *buf, size_t cap, size_t *got,
                             nox_error **err);
+/* The same without a copy: *data points into the reader's own buffer and
+ * stays valid until the next call; *len = 0 means end of stream. */
+typedef int (*nox__zread_fn)(void *ctx, const uint8_t **data, size_t *len,
+                             nox_error **err);
 
 /* Sinks and producers over memory and file descriptors (plumbing.c). */
 int nox__sink_buf_write(void *buf /* nox__buf* */, const uint8_t *d, size_t n,
@@ -241,15 +245,17 @@ ssize_t nox__read_some(int fd, void *buf, size_t cap);
 int nox__read_fd_fn(void *fdp /* int* */, uint8_t *buf, size_t cap,
                     size_t *got, nox_error **err);
 
-/* Run consumer(ctx, read end) in a thread while the returned sink feeds
- * it through a pipe: turns a push (sink) into a pull (reader). Once the
- * consumer fails, writes into the sink fail at once.
+/* Run consumer(ctx, reader) in a thread while the returned sink feeds
+ * it through a ring buffer in memory (bounded; one copy in, none out):
+ * turns a push (sink) into a pull (reader). Once the consumer fails,
+ * writes into the sink fail at once.
  * nox__pipe_consumer_finish(pc, status) closes the write end, joins the
  * thread and returns the error that explains the outcome: the consumer's
  * (stored in *err) when the transfer succeeded or was cut off by the
  * consumer, else status, whose error the caller reports itself. */
 typedef struct nox__pipe_consumer nox__pipe_consumer;
-typedef int (*nox__consume_fn)(void *ctx, int read_fd, nox_error **err);
+typedef int (*nox__consume_fn)(void *ctx, nox__zread_fn zread, void *zctx,
+                               nox_error **err);
 int nox__pipe_consumer_start(nox__pipe_consumer **out, nox__consume_fn fn,
                              void *ctx, nox__sink *sink_out, nox_error **err);
 int nox__pipe_consumer_finish(nox__pipe_consumer *pc, int status,

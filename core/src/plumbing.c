@@ -81,40 +81,101 @@ static int write_nosigpipe(int fd, const uint8_t *d, size_t n) {
     return rc;
 }
 
-/* ---- push into a pipe, a thread pulls ----------------------------------- */
+/* ---- push into a ring, a thread pulls ----------------------------------- */
+
+/* A bounded ring in memory between the pushing caller and the consumer
+ * thread. The writer copies in; the reader gets pointers into the ring
+ * (libarchive reads there in place), and what it was lent is only given
+ * back on its next call. A pipe did the same with two copies through
+ * the kernel and a page allocation per 4 KiB. */
+#define RING_SIZE (2u << 20)
+#define RING_LEND_MAX (256u << 10) /* at most this much lent at a time */
 
 struct nox__pipe_consumer {
     pthread_t thread;
-    int fds[2];
+    pthread_mutex_t mu;
+    pthread_cond_t data, space;
+    uint8_t *buf;
+    size_t head, len; /* bytes [head, head + len) mod RING_SIZE are queued */
+    size_t lent;      /* the first `lent` of them are with the reader */
+    int eof;          /* the writer is done */
+    int done;         /* the consumer returned: later bytes are dropped */
+    int failed;       /* the consumer gave up */
     nox__consume_fn fn;
     void *ctx;
     int status;
     nox_error *error;
-    int failed;       /* atomic: the consumer gave up */
     int write_failed; /* the pushing side was refused because of it */
 };
 
+static int ring_read(void *ctx, const uint8_t **data, size_t *n, nox_error **err) {
+    (void)err;
+    nox__pipe_consumer *pc = ctx;
+    pthread_mutex_lock(&pc->mu);
+    if (pc->lent) { /* give back what the last call lent */
+        pc->head = (pc->head + pc->lent) % RING_SIZE;
+        pc->len -= pc->lent;
+        pc->lent = 0;
+        pthread_cond_signal(&pc->space);
+    }
+    while (pc->len == 0 && !pc->eof)
+        pthread_cond_wait(&pc->data, &pc->mu);
+    size_t k = pc->len;
+    if (k > RING_SIZE - pc->head)
+        k = RING_SIZE - pc->head; /* contiguous */
+    if (k > RING_LEND_MAX)
+        k = RING_LEND_MAX;
+    pc->lent = k;
+    *data = pc->buf + pc->head;
+    *n = k;
+    pthread_mutex_unlock(&pc->mu);
+    return 0;
+}
+
 static void *consumer_main(void *arg) {
     nox__pipe_consumer *pc = arg;
-    pc->status = pc->fn(pc->ctx, pc->fds[0], &pc->error);
-    /* Tell the pushing side to stop, and drain so a write already blocked
-     * on the pipe returns. */
-    if (pc->status != 0) {
-        __atomic_store_n(&pc->failed, 1, __ATOMIC_SEQ_CST);
-        uint8_t sink[4096];
-        while (nox__read_some(pc->fds[0], sink, sizeof sink) > 0)
-            ;
+    int st = pc->fn(pc->ctx, ring_read, pc, &pc->error);
+    pthread_mutex_lock(&pc->mu);
+    pc->status = st;
+    pc->done = 1;
+    pthread_cond_broadcast(&pc->space);
+    if (st != 0) {
+        /* Tell the pushing side to stop: its writes fail from now on. */
+        pc->failed = 1;
+        pthread_cond_broadcast(&pc->space);
     }
+    pthread_mutex_unlock(&pc->mu);
     return NULL;
 }
 
 static int pipe_consumer_write(void *ctx, const uint8_t *d, size_t n, nox_error **err) {
     nox__pipe_consumer *pc = ctx;
-    int rc = __atomic_load_n(&pc->failed, __ATOMIC_SEQ_CST) ? -EPIPE
-                                                           : write_nosigpipe(pc->fds[1], d, n);
-    if (rc < 0) {
+    pthread_mutex_lock(&pc->mu);
+    while (n && !pc->done) {
+        size_t free_ = RING_SIZE - pc->len;
+        if (free_ == 0) {
+            pthread_cond_wait(&pc->space, &pc->mu);
+            continue;
+        }
+        size_t tail = (pc->head + pc->len) % RING_SIZE;
+        size_t k = n < free_ ? n : free_;
+        if (k > RING_SIZE - tail)
+            k = RING_SIZE - tail;
+        /* The copy runs unlocked: it goes into free space, which the
+         * reader never touches, and len only grows once it is done. */
+        pthread_mutex_unlock(&pc->mu);
+        memcpy(pc->buf + tail, d, k);
+        pthread_mutex_lock(&pc->mu);
+        pc->len += k;
+        d += k;
+        n -= k;
+        pthread_cond_signal(&pc->data);
+    }
+    int failed = pc->failed;
+    pthread_mutex_unlock(&pc->mu);
+    if (failed) {
         pc->write_failed = 1;
-        return nox__err(err, NOX_EIO, "consumer stopped reading: %s", strerror(-rc));
+        return nox__err(err, NOX_EIO, "consumer stopped reading");
     }
     return 0;
 }
@@ -122,22 +183,21 @@ static int pipe_consumer_write(void *ctx, const uint8_t *d, size_t n, nox_error 
 int nox__pipe_consumer_start(nox__pipe_consumer **out, nox__consume_fn fn, void *ctx,
                              nox__sink *sink_out, nox_error **err) {
     nox__pipe_consumer *pc = calloc(1, sizeof *pc);
-    if (!pc)
-        return nox__err(err, NOX_ENOMEM, "out of memory");
-    if (pipe2(pc->fds, O_CLOEXEC) != 0) {
-        int e = errno;
+    if (!pc || !(pc->buf = malloc(RING_SIZE))) {
         free(pc);
-        return nox__err(err, NOX_EIO, "pipe: %s", strerror(e));
+        return nox__err(err, NOX_ENOMEM, "out of memory");
     }
-    /* Fewer wake-ups per megabyte when the pipe may hold more (best
-     * effort: an unprivileged process is capped by pipe-max-size). */
-    fcntl(pc->fds[1], F_SETPIPE_SZ, 1 << 20);
+    pthread_mutex_init(&pc->mu, NULL);
+    pthread_cond_init(&pc->data, NULL);
+    pthread_cond_init(&pc->space, NULL);
     pc->fn = fn;
     pc->ctx = ctx;
     int e = pthread_create(&pc->thread, NULL, consumer_main, pc);
     if (e) {
-        close(pc->fds[0]);
-        close(pc->fds[1]);
+        pthread_mutex_destroy(&pc->mu);
+        pthread_cond_destroy(&pc->data);
+        pthread_cond_destroy(&pc->space);
+        free(pc->buf);
         free(pc);
         return nox__err(err, NOX_EIO, "cannot start a thread: %s", strerror(e));
     }
@@ -149,9 +209,11 @@ int nox__pipe_consumer_start(nox__pipe_consumer **out, nox__consume_fn fn, void 
 }
 
 int nox__pipe_consumer_finish(nox__pipe_consumer *pc, int status, nox_error **err) {
-    close(pc->fds[1]);
+    pthread_mutex_lock(&pc->mu);
+    pc->eof = 1;
+    pthread_cond_signal(&pc->data);
+    pthread_mutex_unlock(&pc->mu);
     pthread_join(pc->thread, NULL);
-    close(pc->fds[0]);
     int rc = status;
     /* The consumer's error is the cause when the transfer succeeded or
      * failed only because the consumer stopped taking data; otherwise the
@@ -165,6 +227,10 @@ int nox__pipe_consumer_finish(nox__pipe_consumer *pc, int status, nox_error **er
         rc = pc->status;
     }
     nox_error_free(pc->error);
+    pthread_mutex_destroy(&pc->mu);
+    pthread_cond_destroy(&pc->data);
+    pthread_cond_destroy(&pc->space);
+    free(pc->buf);
     free(pc);
     return rc;
 }

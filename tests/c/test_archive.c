@@ -527,6 +527,40 @@ NT_TEST(plain_tar_is_accepted_and_names_are_normalized) {
     NT_CHECK(ok);
 }
 
+/* A sparse entry (GNU tar -S) extracts to the same bytes and size: data
+ * where the archive has it, holes where it has none, a trailing hole
+ * included. */
+NT_TEST(sparse_entries_extract_with_their_holes_and_size) {
+    scratch s;
+    NT_CHECK(scratch_new(&s) == 0);
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && mkdir src && truncate -s 8M src/sp && "
+             "printf middle | dd of=src/sp bs=1 seek=3000000 conv=notrunc 2>/dev/null && "
+             "printf start | dd of=src/sp bs=1 conv=notrunc 2>/dev/null && "
+             "tar -S -cf sp.tar -C src sp", s.base);
+    int made = system(cmd) == 0;
+    NT_CHECK(made);
+    char *tarpath = path_in(s.base, "sp.tar");
+    int fd = open(tarpath, O_RDONLY | O_CLOEXEC);
+    free(tarpath);
+    nox_error *err = NULL;
+    int rc = nox__archive_extract_fd(fd, s.dest, NULL, &err);
+    if (fd >= 0)
+        close(fd);
+    NT_CHECK_INT(rc, 0);
+    nox_error_free(err);
+    snprintf(cmd, sizeof cmd, "cmp '%s/src/sp' '%s/sp'", s.base, s.dest);
+    NT_CHECK(system(cmd) == 0);
+    char *out = path_in(s.dest, "sp");
+    struct stat st;
+    NT_CHECK(stat(out, &st) == 0 && st.st_size == 8 << 20);
+    /* Holes stayed holes: far less than 8 MiB is allocated. */
+    NT_CHECK(st.st_blocks * 512 < (1 << 20));
+    free(out);
+    scratch_free(&s);
+}
+
 NT_TEST(input_arriving_a_few_bytes_at_a_time_extracts) {
     const tentry ents[] = {{"x/y.txt", AE_IFREG, NULL, 0, "why", 0}};
     scratch s;
@@ -1099,6 +1133,7 @@ int main(void) {
     NT_RUN(write_dir_stores_an_absolute_symlink_that_extract_refuses);
     NT_RUN(write_dir_of_missing_dir_is_not_found_and_of_a_file_is_invalid);
     NT_RUN(plain_tar_is_accepted_and_names_are_normalized);
+    NT_RUN(sparse_entries_extract_with_their_holes_and_size);
     NT_RUN(input_arriving_a_few_bytes_at_a_time_extracts);
     NT_RUN(setuid_setgid_and_sticky_bits_are_dropped);
     NT_RUN(hardlinks_and_relative_symlinks_inside_dest_are_kept);
