@@ -2,10 +2,11 @@
  * local_spawn.c - find the nox-sandbox agent and start it for a session.
  *
  * The agent must outlive the process that created the sandbox (a CLI call
- * creates, a later one execs), so it is started with a double fork: the
- * intermediate child calls setsid() and exits at once, and the agent is
- * adopted by init. A pipe reports "R <expires>" once the agent serves, or
- * "E <code> <message>" when it cannot set the sandbox up.
+ * creates, a later one execs): it is posix_spawn()ed in a session of its
+ * own with --detach, forks once more itself and lets the first process
+ * exit, so it is adopted by init. A pipe reports "P <pid>" of the agent,
+ * then "R <expires>" once it serves, or "E <code> <message>" when it
+ * cannot set the sandbox up.
  */
 #include "local/local_impl.h"
 
@@ -15,6 +16,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,33 +88,6 @@ char *nox__local_find_agent(const char *configured, nox_error **err) {
     return NULL;
 }
 
-/* Async-signal-safe decimal formatting for the forked children. */
-static size_t fmt_int(char *out, long v) {
-    char tmp[24];
-    size_t n = 0, len = 0;
-    int neg = v < 0;
-    unsigned long u = neg ? (unsigned long)(-v) : (unsigned long)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (neg)
-        out[len++] = '-';
-    while (n)
-        out[len++] = tmp[--n];
-    return len;
-}
-
-static void child_say(int fd, char tag, long v) {
-    char line[32];
-    size_t n = 0;
-    line[n++] = tag;
-    line[n++] = ' ';
-    n += fmt_int(line + n, v);
-    line[n++] = '\n';
-    if (write(fd, line, n) < 0) { /* the parent notices EOF */ }
-}
-
 static void tail_log(lsess *s, char *out, size_t cap) {
     out[0] = 0;
     size_t len = 0;
@@ -130,8 +105,9 @@ int local_spawn_agent(local_be *L, lsess *s, const char *sid, int ttl,
                       char *const *extra, int64_t *expires, nox_error **err) {
     char ttl_s[24], fd_s[] = "3";
     snprintf(ttl_s, sizeof ttl_s, "%d", ttl);
-    char *argv[32] = {L->agent, "--session-dir", s->dir, "--ttl", ttl_s, "--ready-fd", fd_s};
-    size_t na = 7;
+    char *argv[32] = {L->agent, "--session-dir", s->dir, "--ttl", ttl_s, "--ready-fd", fd_s,
+                      "--detach", "1"};
+    size_t na = 9;
     for (size_t i = 0; extra && extra[i] && na < 31; i++)
         argv[na++] = extra[i];
     if (*L->iso_reason && na < 30) {
@@ -176,48 +152,47 @@ int local_spawn_agent(local_be *L, lsess *s, const char *sid, int ttl,
         if (nullfd >= 0) close(nullfd);
         return nox__err(err, NOX_EIO, "opening the agent log in %s: %s", s->dir, strerror(e));
     }
-    pid_t a = fork();
-    if (a == 0) {
-        /* A: only async-signal-safe calls from here on. */
-        setsid();
-        pid_t b = fork();
-        if (b != 0) {
-            if (b > 0)
-                child_say(p[1], 'P', b);
-            _exit(b < 0 ? 1 : 0);
-        }
-        /* B: move our fds above 10 first, so no dup2 below clobbers one. */
-        int rp = fcntl(p[1], F_DUPFD_CLOEXEC, 10);
-        int lg = fcntl(logfd, F_DUPFD_CLOEXEC, 10);
-        int nl = fcntl(nullfd, F_DUPFD_CLOEXEC, 10);
-        if (rp < 0 || lg < 0 || nl < 0 || dup2(nl, 0) < 0 || dup2(nl, 1) < 0 ||
-            dup2(lg, 2) < 0 || dup2(rp, 3) < 0) {
-            child_say(p[1], 'X', errno);
-            _exit(127);
-        }
-        /* Nothing else of the caller's may leak into a long-lived agent. */
-        if (syscall(SYS_close_range, 4, ~0U, 0) != 0) {
-            for (int fd = 4; fd < 65536; fd++)
-                if (fd != rp)
-                    close(fd);
-        }
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        execve(argv[0], argv, envp);
-        child_say(3, 'X', errno);
-        _exit(127);
-    }
-    int fork_errno = errno;
+    /* posix_spawn (a vfork-style clone): forking the caller costs a copy
+     * of its page tables, which grows with its size (a Python or Go
+     * process); the agent detaches itself (--detach: setsid here, its own
+     * fork there) and reports its pid on the ready fd. The caller's fds
+     * are closed by the agent first thing. Ours go above 10 first, so no
+     * dup2 below clobbers one. */
+    int rp = fcntl(p[1], F_DUPFD_CLOEXEC, 10);
+    int lg = fcntl(logfd, F_DUPFD_CLOEXEC, 10);
+    int nu = fcntl(nullfd, F_DUPFD_CLOEXEC, 10);
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
+    pid_t a = -1;
+    int spawn_errno = EBADF;
+    if (rp >= 0 && lg >= 0 && nu >= 0 && posix_spawn_file_actions_adddup2(&fa, nu, 0) == 0 &&
+        posix_spawn_file_actions_adddup2(&fa, nu, 1) == 0 &&
+        posix_spawn_file_actions_adddup2(&fa, lg, 2) == 0 &&
+        posix_spawn_file_actions_adddup2(&fa, rp, 3) == 0)
+        spawn_errno = posix_spawn(&a, argv[0], &fa, &at, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    if (rp >= 0)
+        close(rp);
+    if (lg >= 0)
+        close(lg);
+    if (nu >= 0)
+        close(nu);
     free(envp);
     free(sid_env);
     close(p[1]);
     close(logfd);
     close(nullfd);
-    if (a < 0) {
+    if (spawn_errno != 0) {
         close(p[0]);
-        return nox__err(err, NOX_ESANDBOX, "cannot start the sandbox agent: fork: %s",
-                        strerror(fork_errno));
+        return nox__err(err, NOX_ESANDBOX, "cannot start the sandbox agent %s: %s", L->agent,
+                        strerror(spawn_errno));
     }
     while (waitpid(a, NULL, 0) < 0 && errno == EINTR) {
     }

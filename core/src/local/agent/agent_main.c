@@ -2,7 +2,7 @@
  * agent_main.c - nox-sandbox: the local backend's sandbox agent.
  *
  *   NOXRUNNER_AGENT_SESSION_ID=SID \
- *   nox-sandbox --session-dir DIR --ttl SECONDS --ready-fd N
+ *   nox-sandbox --session-dir DIR --ttl SECONDS --ready-fd N [--detach 1]
  *
  * Started by the local backend's create (see agent.h for the process
  * picture). It reports on the ready fd exactly one line: "R <expires>"
@@ -23,6 +23,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -176,6 +177,7 @@ static void usage(void) {
 int main(int argc, char **argv) {
     const char *dir = NULL, *sid = NULL, *note = NULL;
     long ttl = -1;
+    int detach = 0;
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -201,8 +203,27 @@ int main(int argc, char **argv) {
             g_iso.image = v;
         else if (!strcmp(a, "--note"))
             note = v;
+        else if (!strcmp(a, "--detach"))
+            detach = !strcmp(v, "1");
         else
             usage();
+    }
+    if (detach) {
+        /* Started by posix_spawn in a session of its own: drop whatever
+         * the creator left open, then fork, so that the creator reaps the
+         * first process and init adopts us. The pid goes first on the
+         * ready fd (for the creator's timeout). */
+        if (syscall(SYS_close_range, 4, ~0U, 0) != 0)
+            for (int fd = 4; fd < 65536; fd++)
+                close(fd);
+        pid_t c = fork();
+        if (c < 0)
+            fail(NOX_ESANDBOX, "fork: %s", strerror(errno));
+        if (c > 0)
+            _exit(0);
+        char pl[32];
+        int n = snprintf(pl, sizeof pl, "P %ld\n", (long)getpid());
+        if (ready_fd >= 0 && write(ready_fd, pl, (size_t)n) < 0) { /* EOF tells */ }
     }
     if (ready_fd >= 0)
         fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
