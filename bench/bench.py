@@ -385,13 +385,19 @@ def bench_create(ctx):
         "create", "--n", n, "--warmup", w, "--home", ctx.home("create-c"), "--agent", ctx.agent))
     got["c_http"] = attempt(ctx, "create via C HTTP", lambda: ctx.nb(
         "create", "--n", n, "--warmup", w, "--url", ctx.url)) if ctx.url else None
+    # The same from a caller holding 1 GB (a big Python or Go program).
+    got["c_big"] = attempt(ctx, "create via C local from a 1 GB process", lambda: ctx.nb(
+        "create", "--n", n, "--warmup", w, "--home", ctx.home("create-big"), "--agent",
+        ctx.agent, "--ballast-mb", 1024))
     got["py200"] = attempt(ctx, "create via 2.0.0 local", lambda: ctx.py(
         "200", "create", "--n", n, "--warmup", w, "--base-dir", ctx.home("create-200")))
     ctx.results["create"] = got
     if got["py200"]:
         ctx.row(B, "noxrunner 2.0.0 local (mkdir/rmtree)", stats(got["py200"]["samples_us"]),
                 note="baseline, no process")
-    for k, name in (("c", "NoxRunner C local"), ("c_http", "NoxRunner C via noxrunnerd")):
+    for k, name in (("c", "NoxRunner C local"),
+                    ("c_big", "NoxRunner C local, caller holding 1 GB"),
+                    ("c_http", "NoxRunner C via noxrunnerd")):
         r = got.get(k)
         if not r:
             continue

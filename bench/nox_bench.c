@@ -12,7 +12,7 @@
  *   nox_bench bwrap   --n N --warmup W --ws DIR           bwrap per command
  *   nox_bench exec    --n N --warmup W (--home D | --url U)
  *   nox_bench exec-stream   the same through nox_exec_start/nox_exec_next
- *   nox_bench create  --n N --warmup W (--home D | --url U)
+ *   nox_bench create  --n N --warmup W (--home D | --url U) [--ballast-mb M]
  *   nox_bench xfer    --n N --warmup W (--home D | --url U) --src DIR --out DIR
  *   nox_bench threads --threads T --n PER_THREAD (--home D | --url U) [--sandboxes K]
  *   nox_bench many    --count C (--home D)
@@ -41,7 +41,7 @@ extern char **environ;
 
 static struct {
     const char *mode, *home, *url, *agent, *cmd, *ws, *src, *out;
-    int n, warmup, threads, sandboxes, count, pipes;
+    int n, warmup, threads, sandboxes, count, pipes, ballast_mb;
 } A = {.n = 200, .warmup = 20, .threads = 1, .sandboxes = 1, .count = 50, .cmd = "true"};
 
 static int64_t now_ns(void) {
@@ -251,6 +251,15 @@ static int mode_exec(void) {
 /* ---- create + delete -------------------------------------------------- */
 
 static int mode_create(void) {
+    /* --ballast-mb: create from a process holding that much memory, as a
+     * big Python or Go program does (starting a process from it must not
+     * cost in proportion). */
+    size_t ballast = (size_t)A.ballast_mb << 20;
+    volatile char *mem = ballast ? malloc(ballast) : NULL;
+    if (ballast && !mem)
+        die("ballast", NULL);
+    for (size_t i = 0; i < ballast; i += 4096)
+        mem[i] = 1;
     nox_client *c = client();
     nox_error *e = NULL;
     double *sc = calloc((size_t)A.n, sizeof *sc), *sd = calloc((size_t)A.n, sizeof *sd),
@@ -284,6 +293,7 @@ static int mode_create(void) {
     free(sc);
     free(sd);
     free(st);
+    free((void *)mem);
     return 0;
 }
 
@@ -598,6 +608,8 @@ int main(int argc, char **argv) {
             A.sandboxes = atoi(v);
         else if (!strcmp(k, "--pipes"))
             A.pipes = atoi(v);
+        else if (!strcmp(k, "--ballast-mb"))
+            A.ballast_mb = atoi(v);
         else if (!strcmp(k, "--count"))
             A.count = atoi(v);
         else {
