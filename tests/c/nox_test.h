@@ -137,4 +137,15 @@ const char *nt_sid(const char *tag);
 nox_exec_result *nt_exec_ok(nox_client *c, const char *sid,
                             const char *const *argv);
 
+/* `sh -c script` with a timeout: exit code, stdout then stderr in out
+ * (malloc'd, NUL-terminated; the error message when exec itself failed,
+ * code -1), out_len the stdout part, truncated its flag. */
+typedef struct shres {
+    int code;
+    char *out;
+    int truncated;
+    size_t out_len;
+} shres;
+shres nt_sh(nox_client *c, const char *sid, const char *script, int timeout);
+
 #endif /* NOX_TEST_H */

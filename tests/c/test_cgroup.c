@@ -45,34 +45,8 @@ static int skip_unless(int ctl) {
     return 1;
 }
 
-typedef struct shres {
-    int code;
-    char *out; /* stdout, then stderr */
-} shres;
-
 static shres sh_t(const char *sid, const char *script, int timeout) {
-    shres r = {-1, NULL};
-    const char *argv[] = {"sh", "-c", script, NULL};
-    nox_exec_options o;
-    nox_exec_options_init(&o, NOX_EXEC_OPTIONS_VERSION);
-    o.timeout_seconds = timeout;
-    nox_exec_result *res = NULL;
-    nox_error *e = NULL;
-    if (nox_exec(C, sid, argv, &o, &res, &e) != 0) {
-        r.out = strdup(e ? nox_error_message(e) : "exec failed");
-        nox_error_free(e);
-        return r;
-    }
-    size_t n1, n2;
-    const uint8_t *d1 = nox_exec_result_stdout(res, &n1);
-    const uint8_t *d2 = nox_exec_result_stderr(res, &n2);
-    r.out = malloc(n1 + n2 + 1);
-    memcpy(r.out, d1, n1);
-    memcpy(r.out + n1, d2, n2);
-    r.out[n1 + n2] = 0;
-    r.code = nox_exec_result_exit_code(res);
-    nox_exec_result_free(res);
-    return r;
+    return nt_sh(C, sid, script, timeout);
 }
 
 static int create(const char *sid, const char *mem, const char *cpu, int ttl) {
