@@ -657,28 +657,34 @@ NOX_API int nox_download(nox_client *c, const char *sid, const char *src, nox_by
     return finish(rc, err, "download", sid);
 }
 
+/* The archive into fd at `level` (a gzip level, NOX_TAR_PLAIN, or the
+ * client's own choice: NOX__GZIP_AUTO or its configured level). */
+static int download_fd_at(nox_client *c, const char *sid, const char *src, int fd, int level,
+                          nox_error **err) {
+    if (fd < 0)
+        return nox__err(err, NOX_EINVAL, "download: fd %d is not valid", fd);
+    nox__sink sink = {nox__sink_fd_write, &fd, level == NOX_TAR_PLAIN};
+    return finish(download_with(c, "download", sid, src, level, &sink, err), err, "download",
+                  sid);
+}
+
 NOX_API int nox_download_fd(nox_client *c, const char *sid, const char *src, int fd,
                             nox_error **err) {
     NEED_CLIENT(c, "download");
-    if (fd < 0)
-        return nox__err(err, NOX_EINVAL, "download: fd %d is not valid", fd);
-    nox__sink sink = {nox__sink_fd_write, &fd, 0};
-    return finish(download_with(c, "download", sid, src, c->cfg.gzip_level, &sink, err), err,
-                  "download", sid);
+    /* The configured level may be "none"; a tar.gz is due here, so that
+     * only picks stored gzip (the backends map it). */
+    int level = c->cfg.gzip_level == NOX_TAR_PLAIN ? NOX__GZIP_AUTO : c->cfg.gzip_level;
+    return download_fd_at(c, sid, src, fd, level, err);
 }
 
 NOX_API int nox_download_fd_level(nox_client *c, const char *sid, const char *src, int fd,
                                   int gzip_level, nox_error **err) {
     NEED_CLIENT(c, "download");
-    if (fd < 0)
-        return nox__err(err, NOX_EINVAL, "download: fd %d is not valid", fd);
     if (gzip_level < NOX_TAR_PLAIN || gzip_level > 9)
         return nox__err(err, NOX_EINVAL,
                         "download: gzip level %d is neither 0..9 nor NOX_TAR_PLAIN (-1)",
                         gzip_level);
-    nox__sink sink = {nox__sink_fd_write, &fd, gzip_level == NOX_TAR_PLAIN};
-    return finish(download_with(c, "download", sid, src, gzip_level, &sink, err), err,
-                  "download", sid);
+    return download_fd_at(c, sid, src, fd, gzip_level, err);
 }
 
 typedef struct extract_job {
