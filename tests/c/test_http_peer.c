@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -605,6 +606,22 @@ NT_TEST(wire_format_encodes_ids_headers_and_bodies) {
     NT_OK(nox_sandbox_touch(c, "x", &err));
     NT_CHECK(strlen(p->reqids[1]) == 32);
     NT_CHECK(strcmp(p->reqids[0], p->reqids[1]) != 0); /* fresh per call */
+    /* A forked child draws its own ids, not the parent's next ones. */
+    pid_t kid = fork();
+    NT_CHECK(kid >= 0);
+    if (kid == 0) {
+        nox_client *c2 = client_for(url, "tok-123", 0, 0);
+        nox_error *e2 = NULL;
+        int rc = c2 ? nox_sandbox_touch(c2, "x", &e2) : 1;
+        nox_error_free(e2);
+        nox_client_free(c2);
+        _exit(rc == 0 ? 0 : 1);
+    }
+    int kst = 0;
+    NT_CHECK(waitpid(kid, &kst, 0) == kid && WIFEXITED(kst) && WEXITSTATUS(kst) == 0);
+    NT_OK(nox_sandbox_touch(c, "x", &err));
+    NT_CHECK(strlen(p->reqids[2]) == 32 && strlen(p->reqids[3]) == 32);
+    NT_CHECK(strcmp(p->reqids[2], p->reqids[3]) != 0);
     /* Dot segments must reach the server, not be normalized away. */
     NT_OK(nox_sandbox_touch(c, "..", &err));
     NT_CHECK_STR(p->last_target, "/api/v1/sandboxes/%2E%2E/touch");
@@ -632,6 +649,10 @@ NT_TEST(wire_format_encodes_ids_headers_and_bodies) {
     NT_OK(nox_exec(c, "x", argv, &eo, &r, &err));
     nox_exec_result_free(r);
     const char *body = p->last_body;
+    NT_CHECK_STR(body, "{\"cmd\":[\"cat\",\"\\ufffd-arg\"],\"env\":{\"A\":\"1\",\"B\":\"x=y\"},"
+                       "\"workdir\":\"/workspace/sub\",\"timeoutSeconds\":7,"
+                       "\"stdin\":\"hi\\u0000\\ufffd\\ufffd\\n\",\"stdinBase64\":\"aGkA//4K\","
+                       "\"rawOutput\":true}");
     NT_CHECK(strstr(body, "\"stdinBase64\":\"aGkA//4K\""));
     NT_CHECK(strstr(body, "\"stdin\":\"hi\\u0000\\ufffd\\ufffd\\n\""));
     NT_CHECK(strstr(body, "\"rawOutput\":true"));

@@ -154,25 +154,42 @@ char *nox__http_sandbox_path(const char *sid, const char *suffix,
     return (char *)b.data;
 }
 
+/* 128 bits: a per-process random key (getrandom once, again in a forked
+ * child) run through splitmix64 with a counter. Ids only correlate log
+ * lines, so a syscall per request bought nothing. */
+static uint64_t reqid_key;
+static unsigned long long reqid_counter;
+static pthread_once_t reqid_once = PTHREAD_ONCE_INIT;
+
+static uint64_t splitmix64(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+static void reqid_seed(void) {
+    uint64_t k = 0;
+    if (getrandom(&k, sizeof k, GRND_NONBLOCK) != (ssize_t)sizeof k)
+        k = (uint64_t)nox__now_ms() * 0x9E3779B97F4A7C15ull; /* no entropy yet */
+    reqid_key = k ^ ((uint64_t)getpid() << 32);
+}
+
+static void reqid_init(void) {
+    reqid_seed();
+    pthread_atfork(NULL, NULL, reqid_seed); /* the child must not repeat ours */
+}
+
 void nox__http_new_request_id(char *out) {
     static const char hex[] = "0123456789abcdef";
-    uint8_t r[16];
-    if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
-        /* No entropy yet: unique enough for log correlation. */
-        static unsigned counter;
-        uint64_t t = (uint64_t)nox__now_ms();
-        unsigned n = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
-        uint64_t p = (uint64_t)getpid();
-        for (int i = 0; i < 8; i++) {
-            r[i] = (uint8_t)(t >> (8 * i));
-            r[8 + i] = (uint8_t)((i < 4 ? n >> (8 * i) : p >> (8 * (i - 4))));
-        }
-    }
-    for (size_t i = 0; i < sizeof r; i++) {
-        out[2 * i] = hex[r[i] >> 4];
-        out[2 * i + 1] = hex[r[i] & 15];
-    }
-    out[2 * sizeof r] = 0;
+    pthread_once(&reqid_once, reqid_init);
+    uint64_t key = reqid_key;
+    uint64_t n = __atomic_add_fetch(&reqid_counter, 1, __ATOMIC_RELAXED);
+    uint64_t v[2] = {splitmix64(key ^ n), splitmix64(key + (n << 1 | 1))};
+    for (int w = 0; w < 2; w++)
+        for (int i = 0; i < 16; i++)
+            out[w * 16 + i] = hex[(v[w] >> (60 - 4 * i)) & 15];
+    out[32] = 0;
 }
 
 /* ---- options and headers ------------------------------------------------ */

@@ -131,53 +131,86 @@ static char *print_or_fail(cJSON *root, int ok, nox_error **err) {
     return out;
 }
 
+/* Written straight into one buffer: an exec body is built per command,
+ * and a cJSON tree (a node per field, numbers printed with %g and read
+ * back with sscanf) cost more than the rest of the client's own work. */
+static int put_str(nox__buf *b, const char *s) {
+    return nox__buf_append_str(b, s) != 0 ? NOX_ENOMEM : 0;
+}
+
+static int put_quoted(nox__buf *b, const char *s, size_t n) {
+    return nox__http_json_quote(b, (const uint8_t *)s, n);
+}
+
+static int put_int(nox__buf *b, long long v) {
+    char num[24];
+    int n = snprintf(num, sizeof num, "%lld", v);
+    return nox__buf_append(b, num, (size_t)n) != 0 ? NOX_ENOMEM : 0;
+}
+
 char *nox__http_exec_body(const char *const *argv, size_t argc,
                           const nox__exec_opts *o, nox_error **err) {
-    cJSON *root = cJSON_CreateObject();
-    cJSON *cmd = cJSON_CreateArray();
-    cJSON *env = cJSON_CreateObject();
-    int ok = root && cmd && env;
-    if (ok) {
-        cJSON_AddItemToObject(root, "cmd", cmd);
-        cJSON_AddItemToObject(root, "env", env);
-    } else {
-        cJSON_Delete(cmd);
-        cJSON_Delete(env);
+    nox__buf b = {0};
+    int rc = put_str(&b, "{\"cmd\":[");
+    for (size_t i = 0; rc == 0 && i < argc; i++) {
+        if (i)
+            rc = put_str(&b, ",");
+        if (rc == 0)
+            rc = put_quoted(&b, argv[i], strlen(argv[i]));
     }
-    for (size_t i = 0; ok && i < argc; i++) {
-        cJSON *a = quoted_node((const uint8_t *)argv[i], strlen(argv[i]));
-        ok = a && cJSON_AddItemToArray(cmd, a);
-        if (!ok)
-            cJSON_Delete(a);
-    }
-    if (ok)
-        ok = add_quoted(root, "workdir", o->workdir) == 0;
-    for (size_t i = 0; ok && i < o->env_count; i++) {
+    if (rc == 0)
+        rc = put_str(&b, "],\"env\":{");
+    int first = 1;
+    for (size_t i = 0; rc == 0 && i < o->env_count; i++) {
         const char *kv = o->env[i];
         const char *eq = strchr(kv, '=');
         if (!eq)
             continue; /* validated by client.c; be defensive */
-        char *key = nox__strndup(kv, (size_t)(eq - kv));
-        ok = key && add_quoted(env, key, eq + 1) == 0;
-        free(key);
+        if (!first)
+            rc = put_str(&b, ",");
+        first = 0;
+        if (rc == 0)
+            rc = put_quoted(&b, kv, (size_t)(eq - kv));
+        if (rc == 0)
+            rc = put_str(&b, ":");
+        if (rc == 0)
+            rc = put_quoted(&b, eq + 1, strlen(eq + 1));
     }
-    if (ok)
-        ok = cJSON_AddNumberToObject(root, "timeoutSeconds",
-                                     (double)o->timeout_seconds) != NULL;
-    if (ok && o->has_stdin) {
+    if (rc == 0)
+        rc = put_str(&b, "},\"workdir\":");
+    if (rc == 0)
+        rc = put_quoted(&b, o->workdir, strlen(o->workdir));
+    if (rc == 0)
+        rc = put_str(&b, ",\"timeoutSeconds\":");
+    if (rc == 0)
+        rc = put_int(&b, o->timeout_seconds);
+    if (rc == 0 && o->has_stdin) {
         /* "stdin" for B4 servers (lossy when not UTF-8), "stdinBase64"
          * with the exact bytes for servers that know it (preferred). */
-        cJSON *txt = quoted_node(o->stdin_data, o->stdin_len);
-        ok = txt && cJSON_AddItemToObject(root, "stdin", txt);
-        if (!ok)
-            cJSON_Delete(txt);
-        char *b64 = ok ? nox__base64_encode(o->stdin_data, o->stdin_len) : NULL;
-        ok = b64 && cJSON_AddStringToObject(root, "stdinBase64", b64);
+        rc = put_str(&b, ",\"stdin\":");
+        if (rc == 0)
+            rc = nox__http_json_quote(&b, o->stdin_data, o->stdin_len);
+        char *b64 = rc == 0 ? nox__base64_encode(o->stdin_data, o->stdin_len) : NULL;
+        if (rc == 0 && !b64)
+            rc = NOX_ENOMEM;
+        if (rc == 0)
+            rc = put_str(&b, ",\"stdinBase64\":\"");
+        if (rc == 0)
+            rc = put_str(&b, b64); /* Base64 needs no escaping */
+        if (rc == 0)
+            rc = put_str(&b, "\"");
         free(b64);
     }
-    if (ok)
-        ok = cJSON_AddTrueToObject(root, "rawOutput") != NULL;
-    return print_or_fail(root, ok, err);
+    if (rc == 0)
+        rc = put_str(&b, ",\"rawOutput\":true}");
+    if (rc == 0)
+        rc = nox__buf_terminate(&b) != 0 ? NOX_ENOMEM : 0;
+    if (rc != 0) {
+        nox__buf_free(&b);
+        nox__err(err, NOX_ENOMEM, "out of memory building the request");
+        return NULL;
+    }
+    return (char *)b.data;
 }
 
 char *nox__http_create_body(const nox__sandbox_opts *o, nox_error **err) {
