@@ -197,6 +197,7 @@ static enum MHD_Result exec_buffered(request *r, nox_exec_stream *st, int raw) {
                                              : DEFAULT_MAX_OUTPUT;
     capture out = {.limit = (size_t)limit}, err_out = {.limit = (size_t)limit};
     enum MHD_Result ret;
+    int kept = 0; /* the command ended and st goes with the request */
     for (;;) {
         int kind = NOX_EVENT_NONE;
         const uint8_t *data = NULL;
@@ -255,12 +256,16 @@ static enum MHD_Result exec_buffered(request *r, nox_exec_stream *st, int raw) {
     size_t jlen = 0;
     char *json = jw_take(&w, &jlen);
     ret = respond_json(r, MHD_HTTP_OK, json, jlen);
+    kept = 1;
 done:
     free(out.data);
     free(err_out.data);
     lifecycle_untrack_stream(s, st);
-    nox_exec_stream_free(st);
     lifecycle_exec_leave(s, r->sid);
+    if (kept)
+        r->spent_stream = st; /* freed after MHD has sent the answer */
+    else
+        nox_exec_stream_free(st);
     return ret;
 }
 

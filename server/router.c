@@ -42,6 +42,7 @@ void request_unref(request *r) {
     free(r->sid);
     free(r->path_param);
     free(r->body);
+    nox_exec_stream_free(r->spent_stream);
     upload_abort(r);
     nox_error_free(r->deferred_err);
     free(r);

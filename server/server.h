@@ -142,6 +142,9 @@ typedef struct request {
      * broken pipe instead of the answer. */
     int deferred_code;            /* NOX_E*; 0: none */
     nox_error *deferred_err;
+    /* A finished exec's stream, freed once the answer is out: closing the
+     * agent connection is not something the client should wait for. */
+    nox_exec_stream *spent_stream;
 } request;
 
 void request_unref(request *r);
