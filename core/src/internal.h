@@ -261,13 +261,17 @@ int nox__pipe_consumer_start(nox__pipe_consumer **out, nox__consume_fn fn,
 int nox__pipe_consumer_finish(nox__pipe_consumer *pc, int status,
                               nox_error **err);
 
-/* Run producer in a thread writing into a pipe, hand back the read end:
- * turns a push (producer) into a pull (fd). nox__pipe_producer_finish()
- * closes the read end, joins, and returns the producer's status. */
-typedef struct nox__pipe_producer nox__pipe_producer;
-int nox__pipe_producer_start(nox__pipe_producer **out, nox__producer *p,
-                             int level, int *read_fd, nox_error **err);
-int nox__pipe_producer_finish(nox__pipe_producer *pp, nox_error **err);
+/* Run producer in a thread pushing into a ring buffer in memory (bounded;
+ * one copy in, one out): turns a push (producer) into a pull.
+ * nox__ring_producer_read() copies up to cap bytes out, blocking until
+ * some are there; 0 means the producer finished (its status comes from
+ * _finish). nox__ring_producer_finish() stops a producer still running
+ * (its writes then fail), joins it, and returns its status. */
+typedef struct nox__ring_producer nox__ring_producer;
+int nox__ring_producer_start(nox__ring_producer **out, nox__producer *p,
+                             int level, nox_error **err);
+size_t nox__ring_producer_read(nox__ring_producer *rp, uint8_t *buf, size_t cap);
+int nox__ring_producer_finish(nox__ring_producer *rp, nox_error **err);
 
 /* ---- streams ------------------------------------------------------------ */
 

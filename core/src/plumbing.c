@@ -2,14 +2,12 @@
  *
  * Archives are produced by libarchive's push-style writer and consumed by
  * its pull-style reader; libcurl and the agent protocol each want one or
- * the other. A pipe and a thread turn one style into the other without
- * ever holding a whole archive in memory. */
+ * the other. A bounded ring and a thread turn one style into the other
+ * without ever holding a whole archive in memory. */
 #include "internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -64,115 +62,159 @@ int nox__read_fd_fn(void *fdp, uint8_t *buf, size_t cap, size_t *got, nox_error 
     return 0;
 }
 
-/* Writing into a pipe whose reader went away must give EPIPE, never
- * kill the caller's process with SIGPIPE. Blocking SIGPIPE in the
- * writing thread turns the signal into a pending one we then discard. */
-static int write_nosigpipe(int fd, const uint8_t *d, size_t n) {
-    sigset_t pipe_set, old;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    int rc = nox__write_all(fd, d, n);
-    if (rc == -EPIPE) {
-        struct timespec zero = {0, 0};
-        sigtimedwait(&pipe_set, NULL, &zero);
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return rc;
-}
+/* ---- a bounded ring between two threads ---------------------------------- */
 
-/* ---- push into a ring, a thread pulls ----------------------------------- */
-
-/* A bounded ring in memory between the pushing caller and the consumer
- * thread. The writer copies in; the reader gets pointers into the ring
- * (libarchive reads there in place), and what it was lent is only given
- * back on its next call. A pipe did the same with two copies through
- * the kernel and a page allocation per 4 KiB. */
+/* Bytes move between a pushing thread and a pulling one through a ring
+ * in memory: the writer copies in; the reader either borrows pointers
+ * into the ring (libarchive reads there in place; what it was lent is
+ * given back on its next call) or copies out (libcurl wants its own
+ * buffer filled). A pipe did the same with two copies through the
+ * kernel and a page allocation per 4 KiB. */
 #define RING_SIZE (2u << 20)
 #define RING_LEND_MAX (256u << 10) /* at most this much lent at a time */
 
-struct nox__pipe_consumer {
-    pthread_t thread;
+typedef struct ring {
     pthread_mutex_t mu;
     pthread_cond_t data, space;
     uint8_t *buf;
     size_t head, len; /* bytes [head, head + len) mod RING_SIZE are queued */
     size_t lent;      /* the first `lent` of them are with the reader */
     int eof;          /* the writer is done */
-    int done;         /* the consumer returned: later bytes are dropped */
-    int failed;       /* the consumer gave up */
+    int closed;       /* the reader is done: later writes are refused */
+} ring;
+
+static int ring_init(ring *r) {
+    memset(r, 0, sizeof *r);
+    if (!(r->buf = malloc(RING_SIZE)))
+        return -1;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->data, NULL);
+    pthread_cond_init(&r->space, NULL);
+    return 0;
+}
+
+static void ring_destroy(ring *r) {
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->data);
+    pthread_cond_destroy(&r->space);
+    free(r->buf);
+}
+
+/* Queue all n bytes; -1 (the rest dropped) once the reader closed. */
+static int ring_put(ring *r, const uint8_t *d, size_t n) {
+    pthread_mutex_lock(&r->mu);
+    while (n && !r->closed) {
+        size_t free_ = RING_SIZE - r->len;
+        if (free_ == 0) {
+            pthread_cond_wait(&r->space, &r->mu);
+            continue;
+        }
+        size_t tail = (r->head + r->len) % RING_SIZE;
+        size_t k = n < free_ ? n : free_;
+        if (k > RING_SIZE - tail)
+            k = RING_SIZE - tail;
+        /* The copy runs unlocked: it goes into free space, which the
+         * reader never touches, and len only grows once it is done. */
+        pthread_mutex_unlock(&r->mu);
+        memcpy(r->buf + tail, d, k);
+        pthread_mutex_lock(&r->mu);
+        r->len += k;
+        d += k;
+        n -= k;
+        pthread_cond_signal(&r->data);
+    }
+    int closed = r->closed;
+    pthread_mutex_unlock(&r->mu);
+    return n && closed ? -1 : 0;
+}
+
+/* Called with mu held: drop what the reader was lent last time. */
+static void ring_give_back(ring *r) {
+    if (r->lent) {
+        r->head = (r->head + r->lent) % RING_SIZE;
+        r->len -= r->lent;
+        r->lent = 0;
+        pthread_cond_signal(&r->space);
+    }
+}
+
+/* Lend the reader the next contiguous bytes; *n = 0 at the end. */
+static void ring_lend(ring *r, const uint8_t **data, size_t *n) {
+    pthread_mutex_lock(&r->mu);
+    ring_give_back(r);
+    while (r->len == 0 && !r->eof)
+        pthread_cond_wait(&r->data, &r->mu);
+    size_t k = r->len;
+    if (k > RING_SIZE - r->head)
+        k = RING_SIZE - r->head; /* contiguous */
+    if (k > RING_LEND_MAX)
+        k = RING_LEND_MAX;
+    r->lent = k;
+    *data = r->buf + r->head;
+    *n = k;
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Copy up to cap queued bytes out; 0 at the end. */
+static size_t ring_take(ring *r, uint8_t *out, size_t cap) {
+    const uint8_t *d;
+    size_t n;
+    ring_lend(r, &d, &n);
+    if (n > cap)
+        n = cap;
+    memcpy(out, d, n); /* unlocked: lent bytes are the reader's alone */
+    pthread_mutex_lock(&r->mu);
+    r->lent = n;
+    ring_give_back(r);
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}
+
+static void ring_set(ring *r, int *flag) {
+    pthread_mutex_lock(&r->mu);
+    *flag = 1;
+    pthread_cond_broadcast(&r->data);
+    pthread_cond_broadcast(&r->space);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* ---- push into a ring, a thread pulls ----------------------------------- */
+
+struct nox__pipe_consumer {
+    pthread_t thread;
+    ring r;
     nox__consume_fn fn;
     void *ctx;
-    int status;
+    int status;       /* the consumer's, once it returned (under r.mu) */
+    int failed;       /* the consumer gave up: writes are refused (r.mu) */
     nox_error *error;
     int write_failed; /* the pushing side was refused because of it */
 };
 
 static int ring_read(void *ctx, const uint8_t **data, size_t *n, nox_error **err) {
     (void)err;
-    nox__pipe_consumer *pc = ctx;
-    pthread_mutex_lock(&pc->mu);
-    if (pc->lent) { /* give back what the last call lent */
-        pc->head = (pc->head + pc->lent) % RING_SIZE;
-        pc->len -= pc->lent;
-        pc->lent = 0;
-        pthread_cond_signal(&pc->space);
-    }
-    while (pc->len == 0 && !pc->eof)
-        pthread_cond_wait(&pc->data, &pc->mu);
-    size_t k = pc->len;
-    if (k > RING_SIZE - pc->head)
-        k = RING_SIZE - pc->head; /* contiguous */
-    if (k > RING_LEND_MAX)
-        k = RING_LEND_MAX;
-    pc->lent = k;
-    *data = pc->buf + pc->head;
-    *n = k;
-    pthread_mutex_unlock(&pc->mu);
+    ring_lend(&((nox__pipe_consumer *)ctx)->r, data, n);
     return 0;
 }
 
 static void *consumer_main(void *arg) {
     nox__pipe_consumer *pc = arg;
     int st = pc->fn(pc->ctx, ring_read, pc, &pc->error);
-    pthread_mutex_lock(&pc->mu);
+    pthread_mutex_lock(&pc->r.mu);
     pc->status = st;
-    pc->done = 1;
-    pthread_cond_broadcast(&pc->space);
-    if (st != 0) {
-        /* Tell the pushing side to stop: its writes fail from now on. */
-        pc->failed = 1;
-        pthread_cond_broadcast(&pc->space);
-    }
-    pthread_mutex_unlock(&pc->mu);
+    pc->failed = st != 0;
+    pthread_mutex_unlock(&pc->r.mu);
+    /* Later bytes are dropped; refused, when the consumer failed. */
+    ring_set(&pc->r, &pc->r.closed);
     return NULL;
 }
 
 static int pipe_consumer_write(void *ctx, const uint8_t *d, size_t n, nox_error **err) {
     nox__pipe_consumer *pc = ctx;
-    pthread_mutex_lock(&pc->mu);
-    while (n && !pc->done) {
-        size_t free_ = RING_SIZE - pc->len;
-        if (free_ == 0) {
-            pthread_cond_wait(&pc->space, &pc->mu);
-            continue;
-        }
-        size_t tail = (pc->head + pc->len) % RING_SIZE;
-        size_t k = n < free_ ? n : free_;
-        if (k > RING_SIZE - tail)
-            k = RING_SIZE - tail;
-        /* The copy runs unlocked: it goes into free space, which the
-         * reader never touches, and len only grows once it is done. */
-        pthread_mutex_unlock(&pc->mu);
-        memcpy(pc->buf + tail, d, k);
-        pthread_mutex_lock(&pc->mu);
-        pc->len += k;
-        d += k;
-        n -= k;
-        pthread_cond_signal(&pc->data);
-    }
+    ring_put(&pc->r, d, n);
+    pthread_mutex_lock(&pc->r.mu);
     int failed = pc->failed;
-    pthread_mutex_unlock(&pc->mu);
+    pthread_mutex_unlock(&pc->r.mu);
     if (failed) {
         pc->write_failed = 1;
         return nox__err(err, NOX_EIO, "consumer stopped reading");
@@ -183,21 +225,15 @@ static int pipe_consumer_write(void *ctx, const uint8_t *d, size_t n, nox_error 
 int nox__pipe_consumer_start(nox__pipe_consumer **out, nox__consume_fn fn, void *ctx,
                              nox__sink *sink_out, nox_error **err) {
     nox__pipe_consumer *pc = calloc(1, sizeof *pc);
-    if (!pc || !(pc->buf = malloc(RING_SIZE))) {
+    if (!pc || ring_init(&pc->r) != 0) {
         free(pc);
         return nox__err(err, NOX_ENOMEM, "out of memory");
     }
-    pthread_mutex_init(&pc->mu, NULL);
-    pthread_cond_init(&pc->data, NULL);
-    pthread_cond_init(&pc->space, NULL);
     pc->fn = fn;
     pc->ctx = ctx;
     int e = pthread_create(&pc->thread, NULL, consumer_main, pc);
     if (e) {
-        pthread_mutex_destroy(&pc->mu);
-        pthread_cond_destroy(&pc->data);
-        pthread_cond_destroy(&pc->space);
-        free(pc->buf);
+        ring_destroy(&pc->r);
         free(pc);
         return nox__err(err, NOX_EIO, "cannot start a thread: %s", strerror(e));
     }
@@ -209,10 +245,7 @@ int nox__pipe_consumer_start(nox__pipe_consumer **out, nox__consume_fn fn, void 
 }
 
 int nox__pipe_consumer_finish(nox__pipe_consumer *pc, int status, nox_error **err) {
-    pthread_mutex_lock(&pc->mu);
-    pc->eof = 1;
-    pthread_cond_signal(&pc->data);
-    pthread_mutex_unlock(&pc->mu);
+    ring_set(&pc->r, &pc->r.eof);
     pthread_join(pc->thread, NULL);
     int rc = status;
     /* The consumer's error is the cause when the transfer succeeded or
@@ -227,77 +260,71 @@ int nox__pipe_consumer_finish(nox__pipe_consumer *pc, int status, nox_error **er
         rc = pc->status;
     }
     nox_error_free(pc->error);
-    pthread_mutex_destroy(&pc->mu);
-    pthread_cond_destroy(&pc->data);
-    pthread_cond_destroy(&pc->space);
-    free(pc->buf);
+    ring_destroy(&pc->r);
     free(pc);
     return rc;
 }
 
-/* ---- a thread pushes into a pipe, the caller pulls ---------------------- */
+/* ---- a thread pushes into a ring, the caller pulls ---------------------- */
 
-struct nox__pipe_producer {
+struct nox__ring_producer {
     pthread_t thread;
-    int fds[2];
+    ring r;
     nox__producer producer;
     int level;
     int status;
     nox_error *error;
 };
 
-static int pipe_producer_write(void *ctx, const uint8_t *d, size_t n, nox_error **err) {
-    nox__pipe_producer *pp = ctx;
-    int rc = write_nosigpipe(pp->fds[1], d, n);
-    if (rc < 0)
+static int ring_producer_write(void *ctx, const uint8_t *d, size_t n, nox_error **err) {
+    nox__ring_producer *rp = ctx;
+    if (ring_put(&rp->r, d, n) != 0)
         return nox__err(err, NOX_ECANCELED, "the receiving side stopped reading");
     return 0;
 }
 
 static void *producer_main(void *arg) {
-    nox__pipe_producer *pp = arg;
-    nox__sink sink = {pipe_producer_write, pp, 0};
-    pp->status = pp->producer.run(pp->producer.ctx, pp->level, &sink, &pp->error);
-    close(pp->fds[1]); /* EOF for the reader */
-    pp->fds[1] = -1;
+    nox__ring_producer *rp = arg;
+    nox__sink sink = {ring_producer_write, rp, 0};
+    rp->status = rp->producer.run(rp->producer.ctx, rp->level, &sink, &rp->error);
+    ring_set(&rp->r, &rp->r.eof); /* the end for the reader */
     return NULL;
 }
 
-int nox__pipe_producer_start(nox__pipe_producer **out, nox__producer *p, int level,
-                             int *read_fd, nox_error **err) {
-    nox__pipe_producer *pp = calloc(1, sizeof *pp);
-    if (!pp)
+int nox__ring_producer_start(nox__ring_producer **out, nox__producer *p, int level,
+                             nox_error **err) {
+    nox__ring_producer *rp = calloc(1, sizeof *rp);
+    if (!rp || ring_init(&rp->r) != 0) {
+        free(rp);
         return nox__err(err, NOX_ENOMEM, "out of memory");
-    if (pipe2(pp->fds, O_CLOEXEC) != 0) {
-        int e = errno;
-        free(pp);
-        return nox__err(err, NOX_EIO, "pipe: %s", strerror(e));
     }
-    fcntl(pp->fds[1], F_SETPIPE_SZ, 1 << 20); /* as above */
-    pp->producer = *p;
-    pp->level = level;
-    int e = pthread_create(&pp->thread, NULL, producer_main, pp);
+    rp->producer = *p;
+    rp->level = level;
+    int e = pthread_create(&rp->thread, NULL, producer_main, rp);
     if (e) {
-        close(pp->fds[0]);
-        close(pp->fds[1]);
-        free(pp);
+        ring_destroy(&rp->r);
+        free(rp);
         return nox__err(err, NOX_EIO, "cannot start a thread: %s", strerror(e));
     }
-    *read_fd = pp->fds[0];
-    *out = pp;
+    *out = rp;
     return 0;
 }
 
-int nox__pipe_producer_finish(nox__pipe_producer *pp, nox_error **err) {
-    /* Closing the read end first unblocks a producer stuck in write(). */
-    close(pp->fds[0]);
-    pthread_join(pp->thread, NULL);
-    int rc = pp->status;
+size_t nox__ring_producer_read(nox__ring_producer *rp, uint8_t *buf, size_t cap) {
+    return ring_take(&rp->r, buf, cap);
+}
+
+int nox__ring_producer_finish(nox__ring_producer *rp, nox_error **err) {
+    /* Closing first unblocks a producer waiting for space. */
+    ring_set(&rp->r, &rp->r.closed);
+    pthread_join(rp->thread, NULL);
+    int rc = rp->status;
     if (rc != 0 && err && !*err) {
-        *err = pp->error;
-        pp->error = NULL;
+        *err = rp->error;
+        rp->error = NULL;
     }
-    nox_error_free(pp->error);
-    free(pp);
+    nox_error_free(rp->error);
+    ring_destroy(&rp->r);
+    free(rp);
     return rc;
 }

@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 NT_TEST(code_names_are_stable_and_unknown_codes_named) {
     NT_CHECK_STR(nox_code_name(NOX_OK), "NOX_OK");
@@ -201,6 +202,84 @@ NT_TEST(download_to_dir_reports_the_transfer_error_not_a_cut_archive) {
     nox_client_free(c);
 }
 
+/* ---- ring plumbing -------------------------------------------------------- */
+
+typedef struct ring_prod {
+    size_t total;  /* bytes to push */
+    int fail_with; /* status after pushing them */
+    int write_rc;  /* the first failed write's code */
+} ring_prod;
+
+static uint8_t pattern_at(size_t i) {
+    return (uint8_t)(i * 31u + (i >> 13));
+}
+
+static int ring_prod_run(void *ctx, int level, nox__sink *sink, nox_error **err) {
+    (void)level;
+    ring_prod *p = ctx;
+    uint8_t piece[70001];
+    size_t off = 0, step = 1;
+    while (off < p->total) {
+        size_t n = step % sizeof piece + 1; /* 2 .. 70001 bytes: pieces wrap the ring */
+        step = step * 7 + 3;
+        if (n > p->total - off)
+            n = p->total - off;
+        for (size_t i = 0; i < n; i++)
+            piece[i] = pattern_at(off + i);
+        int rc = sink->write(sink->ctx, piece, n, err);
+        if (rc != 0) {
+            p->write_rc = rc;
+            return rc;
+        }
+        off += n;
+    }
+    if (p->fail_with)
+        return nox__err(err, p->fail_with, "producer gave up after %zu bytes", off);
+    return 0;
+}
+
+NT_TEST(ring_producer_hands_over_every_byte_then_the_producers_status) {
+    for (int fail = 0; fail < 2; fail++) {
+        ring_prod p = {(5u << 20) + 12345, fail ? NOX_EARCHIVE : 0, 0};
+        nox__producer prod = {ring_prod_run, &p};
+        nox__ring_producer *rp = NULL;
+        NT_OK(nox__ring_producer_start(&rp, &prod, NOX__TAR_PLAIN, &err));
+        uint8_t buf[7777];
+        size_t got = 0, bad = 0, n;
+        while ((n = nox__ring_producer_read(rp, buf, sizeof buf)) > 0) {
+            for (size_t i = 0; i < n; i++)
+                bad += buf[i] != pattern_at(got + i);
+            got += n;
+        }
+        NT_CHECK(got == p.total);
+        NT_CHECK(bad == 0);
+        NT_CHECK(nox__ring_producer_read(rp, buf, sizeof buf) == 0); /* stays at the end */
+        nox_error *e = NULL;
+        int rc = nox__ring_producer_finish(rp, &e);
+        NT_CHECK_INT(rc, fail ? NOX_EARCHIVE : 0);
+        if (fail)
+            NT_CHECK(e && strstr(nox_error_message(e), "producer gave up after"));
+        else
+            NT_CHECK(e == NULL);
+        nox_error_free(e);
+    }
+}
+
+NT_TEST(ring_producer_finish_stops_a_producer_nobody_reads) {
+    ring_prod p = {64u << 20, 0, 0}; /* far more than the ring holds */
+    nox__producer prod = {ring_prod_run, &p};
+    nox__ring_producer *rp = NULL;
+    NT_OK(nox__ring_producer_start(&rp, &prod, NOX__TAR_PLAIN, &err));
+    uint8_t buf[100];
+    NT_CHECK(nox__ring_producer_read(rp, buf, sizeof buf) == sizeof buf);
+    nox_error *e = NULL;
+    int rc = nox__ring_producer_finish(rp, &e); /* the producer is blocked: must return */
+    NT_CHECK_INT(rc, NOX_ECANCELED);
+    NT_CHECK_INT(p.write_rc, NOX_ECANCELED);
+    NT_CHECK(e && strstr(nox_error_message(e), "stopped reading"));
+    nox_error_free(e);
+}
+
 int main(void) {
     core_base_dir = nt_mkdtemp("core");
     NT_RUN(code_names_are_stable_and_unknown_codes_named);
@@ -216,6 +295,8 @@ int main(void) {
     NT_RUN(errors_keep_the_first_cause_and_prefix_context);
     NT_RUN(calls_reject_bad_arguments_before_reaching_the_backend);
     NT_RUN(download_to_dir_reports_the_transfer_error_not_a_cut_archive);
+    NT_RUN(ring_producer_hands_over_every_byte_then_the_producers_status);
+    NT_RUN(ring_producer_finish_stops_a_producer_nobody_reads);
     nt_rm_rf(core_base_dir);
     free(core_base_dir);
     return nt_main_end();

@@ -59,10 +59,10 @@ typedef struct nox__http_call {
     const char *content_type; /* of the body; NULL: none */
     const char *accept;       /* NULL: application/json */
     const char *extra_header; /* one more "Name: value" line; NULL: none */
-    const uint8_t *body;      /* POST/PUT body; NULL: empty */
-    size_t body_len;
-    int read_fd;              /* >= 0: stream the body from this fd, chunked */
-    nox__pipe_producer **pp;  /* finished at EOF of read_fd, then NULLed */
+    const uint8_t *data;      /* POST/PUT body; NULL: empty */
+    size_t data_len;
+    nox__ring_producer **body; /* non-NULL: stream the body from *body,
+                                  chunked; finished at its end, then NULLed */
     nox__sink *sink;          /* 2xx answer bodies go here, not to resp */
     int64_t timeout_ms;       /* total; 0: cfg->request_timeout_ms */
     int idle_timeout;         /* archives: no total limit, but fail when no

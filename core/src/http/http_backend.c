@@ -18,7 +18,6 @@ static void call_init(nox__http_call *c, const char *method, char *path,
     memset(c, 0, sizeof *c);
     c->method = method;
     c->path = path;
-    c->read_fd = -1;
     c->retry = retry;
 }
 
@@ -175,8 +174,8 @@ static int http_create(void *impl, const char *sid, const nox__sandbox_opts *o,
     nox__http_call c;
     call_init(&c, "PUT", nox__http_sandbox_path(sid, NULL, NULL, NULL),
               NOX__RETRY_SAFE); /* PUT is idempotent */
-    c.body = (const uint8_t *)body;
-    c.body_len = strlen(body);
+    c.data = (const uint8_t *)body;
+    c.data_len = strlen(body);
     c.content_type = "application/json";
     cJSON *j = NULL;
     int rc = send_call(h, &c, err);
@@ -296,8 +295,8 @@ static int exec_once(nox__http *h, const char *sid, const char *const *argv,
     /* Never replayed: the command may have run. */
     call_init(&c, "POST", nox__http_sandbox_path(sid, "/exec", NULL, NULL),
               NOX__RETRY_CONNECT);
-    c.body = (const uint8_t *)body;
-    c.body_len = strlen(body);
+    c.data = (const uint8_t *)body;
+    c.data_len = strlen(body);
     c.content_type = "application/json";
     c.timeout_ms = timeout_ms;
     int rc = send_call(h, &c, err);
@@ -379,8 +378,7 @@ static int http_exec_start(void *impl, const char *sid,
 static int http_upload(void *impl, const char *sid, const char *dest,
                        nox__producer *targz, nox_error **err) {
     nox__http *h = impl;
-    nox__pipe_producer *pp = NULL;
-    int fd = -1;
+    nox__ring_producer *rp = NULL;
     /* A plain tar only to a server that says it takes one (Part B
      * "plain-tar"); a Part-A server gets stored gzip instead. */
     int level = h->gzip_level, isolation, plain = 0;
@@ -388,7 +386,7 @@ static int http_upload(void *impl, const char *sid, const char *dest,
         learn_server(h, &isolation, &plain);
     if (level == NOX__TAR_PLAIN && !plain)
         level = NOX__GZIP_STORED;
-    int rc = nox__pipe_producer_start(&pp, targz, level, &fd, err);
+    int rc = nox__ring_producer_start(&rp, targz, level, err);
     if (rc != 0)
         return rc;
     nox__http_call c;
@@ -399,15 +397,14 @@ static int http_upload(void *impl, const char *sid, const char *dest,
               NOX__RETRY_CONNECT);
     c.content_type = "application/x-tar";
     c.idle_timeout = 1;
-    c.read_fd = fd;
-    c.pp = &pp;
+    c.body = &rp;
     nox_error *call_err = NULL;
     rc = send_call(h, &c, &call_err);
-    if (pp) {
-        /* The transfer ended before the producer's EOF. */
+    if (rp) {
+        /* The transfer ended before the producer's end. */
         nox_error *perr = NULL;
-        int prc = nox__pipe_producer_finish(pp, &perr);
-        pp = NULL;
+        int prc = nox__ring_producer_finish(rp, &perr);
+        rp = NULL;
         if (rc == 0 && prc != 0) {
             rc = prc;
             call_err = perr;

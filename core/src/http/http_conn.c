@@ -362,11 +362,10 @@ typedef struct xfer {
     CURL *easy;
     size_t ok_body_cap;  /* limit for 2xx bodies kept in memory */
     uint64_t sink_bytes; /* 2xx body bytes handed to the sink */
-    uint64_t fd_bytes;   /* request body bytes read from read_fd */
+    uint64_t body_bytes; /* streamed request body bytes handed to curl */
     int sink_rc;
     nox_error *sink_err;
     int too_big;
-    int read_errno;
     int final_seen;
     int64_t idle_ms;      /* > 0: abort when nothing moved this long */
     int64_t last_move_ms;
@@ -440,27 +439,18 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *userp) {
 static size_t on_read(char *buf, size_t size, size_t nitems, void *userp) {
     xfer *x = userp;
     nox__http_call *c = x->c;
-    if (c->read_fd < 0)
+    if (!c->body || !*c->body)
         return 0;
-    ssize_t r = nox__read_some(c->read_fd, buf, size * nitems);
-    if (r < 0) {
-        x->read_errno = (int)-r;
-        return CURL_READFUNC_ABORT;
-    }
+    size_t r = nox__ring_producer_read(*c->body, (uint8_t *)buf, size * nitems);
     if (r == 0) {
         /* The producer is done: learn whether it succeeded before the
          * last chunk goes out, so a failed archive is never completed. */
-        c->read_fd = -1;
-        if (c->pp && *c->pp) {
-            c->producer_rc = nox__pipe_producer_finish(*c->pp, &c->producer_err);
-            *c->pp = NULL;
-            if (c->producer_rc != 0)
-                return CURL_READFUNC_ABORT;
-        }
-        return 0;
+        c->producer_rc = nox__ring_producer_finish(*c->body, &c->producer_err);
+        *c->body = NULL;
+        return c->producer_rc != 0 ? CURL_READFUNC_ABORT : 0;
     }
-    x->fd_bytes += (uint64_t)r;
-    return (size_t)r;
+    x->body_bytes += r;
+    return r;
 }
 
 /* Hand a callback's saved error to the caller (first cause wins). */
@@ -536,7 +526,7 @@ static CURLcode perform_once(nox__http *h, nox__http_call *c, xfer *x,
     if (c->extra_header)
         ADD_HEADER(c->extra_header);
     ADD_HEADER("Expect:"); /* no 100-continue round trip */
-    if (c->read_fd >= 0)
+    if (c->body)
         ADD_HEADER("Transfer-Encoding: chunked");
 #undef ADD_HEADER
     if (!ok) {
@@ -555,7 +545,7 @@ static CURLcode perform_once(nox__http *h, nox__http_call *c, xfer *x,
 
     if (strcmp(c->method, "GET") == 0) {
         curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
-    } else if (c->read_fd >= 0) {
+    } else if (c->body) {
         curl_easy_setopt(easy, CURLOPT_POST, 1L);
         curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_read);
         curl_easy_setopt(easy, CURLOPT_READDATA, x);
@@ -566,9 +556,9 @@ static CURLcode perform_once(nox__http *h, nox__http_call *c, xfer *x,
     } else {
         curl_easy_setopt(easy, CURLOPT_POST, 1L);
         curl_easy_setopt(easy, CURLOPT_POSTFIELDS,
-                         c->body ? (const char *)c->body : "");
+                         c->data ? (const char *)c->data : "");
         curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)(c->body ? c->body_len : 0));
+                         (curl_off_t)(c->data ? c->data_len : 0));
         if (strcmp(c->method, "POST") != 0)
             curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, c->method);
     }
@@ -578,7 +568,7 @@ static CURLcode perform_once(nox__http *h, nox__http_call *c, xfer *x,
      * reset when it goes back to the pool.) */
     if (c->sink)
         curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 256L * 1024);
-    if (c->read_fd >= 0)
+    if (c->body)
         curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
 
     CURLcode rc = curl_easy_perform(easy);
@@ -603,10 +593,6 @@ static CURLcode perform_once(nox__http *h, nox__http_call *c, xfer *x,
             *mapped = nox__err(err, NOX_ETOOBIG,
                                "server answered more than %zu bytes",
                                x->ok_body_cap);
-        } else if (x->read_errno) {
-            *mapped = nox__err(err, nox__code_from_errno(x->read_errno),
-                               "reading the upload body failed: %s",
-                               strerror(x->read_errno));
         } else {
             nox__http_curl_error(rc, easy, errbuf, h->base_url, transport_err);
         }
@@ -660,7 +646,7 @@ int nox__http_perform(nox__http *h, nox__http_call *c, nox_error **err) {
                 x.sink_bytes == 0)
                 retry = 1;
             if (c->retry != NOX__RETRY_NEVER && rc == CURLE_COULDNT_CONNECT &&
-                x.fd_bytes == 0)
+                x.body_bytes == 0)
                 retry = 1;
         } else if (c->retry == NOX__RETRY_SAFE &&
                    (c->status == 502 || c->status == 503 || c->status == 504)) {
