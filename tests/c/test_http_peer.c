@@ -913,6 +913,9 @@ NT_TEST(ndjson_stream_delivers_chunks_in_order_with_raw_bytes) {
     NT_CHECK_INT(nox_exec_result_stdout_truncated(nox_exec_stream_result(st)), 1);
     NT_CHECK_INT(nox_exec_result_stderr_truncated(nox_exec_stream_result(st)), 1);
     nox_exec_stream_free(st);
+    /* Streams read to their end leave the connection for the next one. */
+    NT_CHECK_INT(peer_get(p, &p->requests), 2);
+    NT_CHECK_INT(peer_get(p, &p->accepted), 1);
     nox_client_free(c);
     peer_stop(p);
 }

@@ -24,6 +24,12 @@
 /* Error bodies are kept only this far: enough for any message. */
 #define NOX__HTTP_MAX_ERROR_BODY (64u * 1024u)
 
+/* Idle (multi, easy) pairs for streaming execs: a multi keeps its live
+ * connection in its cache, so the next stream on it skips the connect
+ * (and noxrunnerd the new connection's thread). Shared by the client and
+ * every stream it started, since a stream may outlive its client. */
+typedef struct nox__http_spool nox__http_spool;
+
 /* The backend instance behind one nox_client. */
 typedef struct nox__http {
     const nox__config *cfg;
@@ -35,6 +41,7 @@ typedef struct nox__http {
     pthread_mutex_t pool_lock;
     CURL *pool[NOX__HTTP_POOL_MAX]; /* idle easy handles, live connections */
     size_t pool_len;
+    nox__http_spool *spool;
     pthread_mutex_t iso_lock;
     int isolation;   /* NOX_ISOLATION_*, valid when iso_known */
     int iso_known;
@@ -113,6 +120,13 @@ void nox__http_common_opts(CURL *easy, const nox__config *cfg,
 void nox__http_parse_header(const char *line, size_t n, char *reqid,
                             size_t reqid_cap, char *ctype, size_t ctype_cap,
                             int *final_seen);
+
+/* ---- http_stream.c ------------------------------------------------------ */
+
+nox__http_spool *nox__http_spool_new(void);
+/* The client is done with it: idle pairs are freed now, the pool itself
+ * when its last stream is. */
+void nox__http_spool_close(nox__http_spool *sp);
 
 /* ---- http_json.c -------------------------------------------------------- */
 

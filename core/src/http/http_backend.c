@@ -456,6 +456,8 @@ static void http_destroy(void *impl) {
     if (!h)
         return;
     nox__http_conn_cleanup(h);
+    if (h->spool)
+        nox__http_spool_close(h->spool);
     pthread_mutex_destroy(&h->iso_lock);
     free(h->base_url);
     free(h->auth_header);
@@ -531,6 +533,8 @@ int nox__http_backend_new(const nox__config *cfg, const nox__backend_ops **ops,
     h->cfg = cfg;
     pthread_mutex_init(&h->iso_lock, NULL);
     rc = nox__http_conn_init(h, err);
+    if (rc == 0 && !(h->spool = nox__http_spool_new()))
+        rc = nox__err(err, NOX_ENOMEM, "out of memory");
     if (rc != 0) {
         http_destroy(h);
         return rc;

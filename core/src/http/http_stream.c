@@ -10,7 +10,9 @@
  *
  * A stream copies everything it needs (URL, token, options): it stays
  * usable after its client is freed. Canceling closes the connection; the
- * server kills the command when its client goes away.
+ * server kills the command when its client goes away. A stream that read
+ * its answer to the end hands its multi, with the connection in it, back
+ * to the client's stream pool for the next one.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +23,91 @@
 
 #define NDJSON_MAX_PENDING (64u * 1024u * 1024u)
 
+struct nox__http_spool {
+    pthread_mutex_t mu;
+    int refs;   /* the client's, until it closes, and one per stream */
+    int closed; /* the client is gone: pairs coming back are freed */
+    size_t n;
+    CURLM *multi[NOX__HTTP_POOL_MAX];
+    CURL *easy[NOX__HTTP_POOL_MAX];
+};
+
+nox__http_spool *nox__http_spool_new(void) {
+    nox__http_spool *sp = calloc(1, sizeof *sp);
+    if (sp) {
+        pthread_mutex_init(&sp->mu, NULL);
+        sp->refs = 1;
+    }
+    return sp;
+}
+
+static void free_pair(CURLM *multi, CURL *easy) {
+    if (easy)
+        curl_easy_cleanup(easy);
+    if (multi)
+        curl_multi_cleanup(multi);
+}
+
+/* Drop one reference; with the lock held on entry. */
+static void spool_unref_locked(nox__http_spool *sp) {
+    int last = --sp->refs == 0;
+    pthread_mutex_unlock(&sp->mu);
+    if (last) {
+        pthread_mutex_destroy(&sp->mu);
+        free(sp);
+    }
+}
+
+void nox__http_spool_close(nox__http_spool *sp) {
+    pthread_mutex_lock(&sp->mu);
+    sp->closed = 1;
+    size_t n = sp->n;
+    CURLM *multi[NOX__HTTP_POOL_MAX];
+    CURL *easy[NOX__HTTP_POOL_MAX];
+    memcpy(multi, sp->multi, n * sizeof *multi);
+    memcpy(easy, sp->easy, n * sizeof *easy);
+    sp->n = 0;
+    spool_unref_locked(sp);
+    for (size_t i = 0; i < n; i++)
+        free_pair(multi[i], easy[i]);
+}
+
+/* A pooled pair, or a new multi (easy NULL: the caller makes one; multi
+ * NULL: out of memory). Takes a reference either way. */
+static void spool_take(nox__http_spool *sp, CURLM **multi, CURL **easy) {
+    pthread_mutex_lock(&sp->mu);
+    sp->refs++;
+    *multi = NULL;
+    *easy = NULL;
+    if (sp->n > 0) {
+        sp->n--;
+        *multi = sp->multi[sp->n];
+        *easy = sp->easy[sp->n];
+    }
+    pthread_mutex_unlock(&sp->mu);
+    if (!*multi)
+        *multi = curl_multi_init();
+}
+
+/* Give the pair back (NULLs: nothing to give) and drop the stream's
+ * reference. */
+static void spool_give(nox__http_spool *sp, CURLM *multi, CURL *easy) {
+    pthread_mutex_lock(&sp->mu);
+    if (multi && easy && !sp->closed && sp->n < NOX__HTTP_POOL_MAX) {
+        sp->multi[sp->n] = multi;
+        sp->easy[sp->n] = easy;
+        sp->n++;
+        multi = NULL;
+        easy = NULL;
+    }
+    spool_unref_locked(sp);
+    free_pair(multi, easy);
+}
+
 typedef struct hstream {
     pthread_mutex_t lock; /* held by next() and destroy; cancel only tries */
     int canceled;         /* atomic */
+    nox__http_spool *spool;
     CURLM *multi;
     CURL *easy;           /* NULL once the connection is closed */
     struct curl_slist *headers;
@@ -363,10 +447,45 @@ static void hs_cancel(nox_exec_stream *st) {
     }
 }
 
-static void hs_free(hstream *s) {
-    close_conn(s);
-    if (s->multi)
-        curl_multi_cleanup(s->multi);
+#define DRAIN_MS 200
+
+/* After the exit event only the end of the answer is still to come (the
+ * last chunk, usually in the same packet): read it, so the connection
+ * can carry the next stream. */
+static void drain(hstream *s) {
+    int64_t deadline = nox__now_ms() + DRAIN_MS;
+    while (s->easy && !s->done && !__atomic_load_n(&s->canceled, __ATOMIC_SEQ_CST)) {
+        pump(s);
+        int64_t left = deadline - nox__now_ms();
+        if (s->done || left <= 0)
+            break;
+        curl_multi_poll(s->multi, NULL, 0, (int)left, NULL);
+    }
+}
+
+static void hs_free(hstream *s, int exited) {
+    if (exited)
+        drain(s);
+    if (s->spool) {
+        /* Only a transfer read to its end leaves a connection fit for
+         * another request; anything else is closed with its handle. */
+        int reusable = s->easy && s->done && s->result == CURLE_OK &&
+                       !__atomic_load_n(&s->canceled, __ATOMIC_SEQ_CST);
+        if (reusable) {
+            curl_multi_remove_handle(s->multi, s->easy);
+            curl_easy_reset(s->easy);
+            spool_give(s->spool, s->multi, s->easy);
+        } else {
+            close_conn(s);
+            spool_give(s->spool, s->multi, NULL);
+        }
+        s->easy = NULL;
+        s->multi = NULL;
+    } else {
+        close_conn(s);
+        if (s->multi)
+            curl_multi_cleanup(s->multi);
+    }
     curl_slist_free_all(s->headers);
     free(s->url);
     free(s->body);
@@ -382,7 +501,7 @@ static void hs_free(hstream *s) {
 static void hs_destroy(nox_exec_stream *st) {
     hstream *s = st->impl;
     if (s)
-        hs_free(s);
+        hs_free(s, st->result != NULL);
     st->impl = NULL;
 }
 
@@ -394,7 +513,8 @@ static const nox__stream_ops http_stream_ops = {
 
 static int setup_easy(hstream *s, nox__http *h, int64_t timeout_ms,
                       nox_error **err) {
-    s->easy = curl_easy_init();
+    if (!s->easy)
+        s->easy = curl_easy_init();
     if (!s->easy)
         return nox__err(err, NOX_ENOMEM, "cannot create a libcurl handle");
     CURL *e = s->easy;
@@ -443,7 +563,8 @@ int nox__http_exec_start(nox__http *h, const char *sid,
     s->base_url = nox__strdup(h->base_url);
     s->url = path ? nox__asprintf("%s%s", h->base_url, path) : NULL;
     free(path);
-    s->multi = curl_multi_init();
+    spool_take(h->spool, &s->multi, &s->easy);
+    s->spool = h->spool;
     char reqid[NOX__HTTP_REQID_LEN], hdr[NOX__HTTP_REQID_LEN + 32];
     nox__http_new_request_id(reqid);
     snprintf(hdr, sizeof hdr, "X-Request-Id: %s", reqid);
@@ -509,6 +630,6 @@ int nox__http_exec_start(nox__http *h, const char *sid,
             return 0;
         }
     }
-    hs_free(s);
+    hs_free(s, 0);
     return rc;
 }
