@@ -271,7 +271,7 @@ NT_TEST(ring_producer_finish_stops_a_producer_nobody_reads) {
     nox__ring_producer *rp = NULL;
     NT_OK(nox__ring_producer_start(&rp, &prod, NOX__TAR_PLAIN, &err));
     uint8_t buf[100];
-    NT_CHECK(nox__ring_producer_read(rp, buf, sizeof buf) == sizeof buf);
+    NT_CHECK(nox__ring_producer_read(rp, buf, sizeof buf) > 0); /* it has started */
     nox_error *e = NULL;
     int rc = nox__ring_producer_finish(rp, &e); /* the producer is blocked: must return */
     NT_CHECK_INT(rc, NOX_ECANCELED);
