@@ -343,6 +343,8 @@ def bench_exec_http(ctx):
         "floor": lambda: ctx.nb("spawn", "--n", n, "--warmup", w),
         "c": lambda: ctx.nb("exec", "--n", n, "--warmup", w, "--url", url),
         "c_stream": lambda: ctx.nb("exec-stream", "--n", n, "--warmup", w, "--url", url),
+        "curl": lambda: ctx.nb("exec-curl", "--n", n, "--warmup", w, "--url", url),
+        "raw": lambda: ctx.nb("exec-raw", "--n", n, "--warmup", w, "--url", url),
         "py200": lambda: ctx.py("200", "exec", "--n", n, "--warmup", w, "--url", url),
         "py": lambda: ctx.py("ours", "exec", "--n", n, "--warmup", w, "--url", url, "--split"),
         "go": lambda: ctx.go("-n", n, "-warmup", w, "-url", url),
@@ -371,6 +373,27 @@ def bench_exec_http(ctx):
         ctx.row(B, "NoxRunner C client", S["c"], vs=vs,
                 target="<= floor+0.5 ms; >=1.5x faster than 2.0.0",
                 met=mets or None, note=note)
+    # What the same request costs through the plainest libcurl loop and
+    # through no HTTP library at all: the reach of any client built on
+    # libcurl (as ours is), and of any client, against this server here.
+    for k, name, what in (("curl", "reference: minimal libcurl loop, one handle",
+                           "the plainest libcurl client"),
+                          ("raw", "reference: hand-written HTTP/1.1 on one socket",
+                           "no HTTP library at all")):
+        if k not in S:
+            continue
+        vs = []
+        if "py200" in S:
+            vs.append(("2.0.0", S[k]["median"] / S["py200"]["median"]))
+        if "c" in S:
+            vs.append(("C", S[k]["median"] / S["c"]["median"]))
+        note = "same request, same server; %s" % what
+        if "py200" in S:
+            note += ": %.2fx faster than 2.0.0" % (S["py200"]["median"] / S[k]["median"])
+        if "c" in S:
+            d, _ = paired_overhead(got, "c", k)
+            note += "; the C client takes %+.0f µs more (paired by round)" % d
+        ctx.row(B, name, S[k], vs=vs, note=note)
     binding_rows(ctx, B, got, S, ["py200"])
 
 

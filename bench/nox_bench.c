@@ -12,6 +12,10 @@
  *   nox_bench bwrap   --n N --warmup W --ws DIR           bwrap per command
  *   nox_bench exec    --n N --warmup W (--home D | --url U)
  *   nox_bench exec-stream   the same through nox_exec_start/nox_exec_next
+ *   nox_bench exec-raw      the same HTTP request written by hand on one
+ *                           kept-alive socket (reference: no libcurl)
+ *   nox_bench exec-curl     the same HTTP request through a minimal libcurl
+ *                           loop, one easy handle (reference)
  *   nox_bench create  --n N --warmup W (--home D | --url U) [--ballast-mb M]
  *   nox_bench xfer    --n N --warmup W (--home D | --url U) --src DIR --out DIR
  *   nox_bench threads --threads T --n PER_THREAD (--home D | --url U) [--sandboxes K]
@@ -20,9 +24,14 @@
  * --agent PATH selects the nox-sandbox agent for the local backend.
  */
 #define _GNU_SOURCE
+#include <curl/curl.h>
 #include <noxrunner/noxrunner.h>
 
 #include <dirent.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -220,6 +229,113 @@ static int mode_bwrap(void) {
     return run_spawn(argv);
 }
 
+
+/* ---- reference HTTP clients ------------------------------------------- */
+
+/* The HTTP exec without our client: the request nox_exec sends (same
+ * body, same server, one kept-alive connection), written by hand on a
+ * socket or sent through the plainest libcurl loop. They bound what a
+ * client on libcurl, or on nothing at all, can reach on this machine. */
+static const char REF_BODY[] = "{\"cmd\":[\"true\"],\"env\":{},\"workdir\":\"/workspace\","
+                               "\"timeoutSeconds\":30,\"rawOutput\":true}";
+static int ref_fd = -1;
+static char ref_req[1024];
+static CURL *ref_curl;
+static struct curl_slist *ref_headers;
+static char ref_url[512];
+static char ref_resp[16384];
+static size_t ref_len;
+
+static void ref_setup(const char *sid) {
+    /* http://HOST:PORT, as noxrunnerd prints it */
+    char host[256] = "";
+    int port = 0;
+    if (sscanf(A.url, "http://%255[^:/]:%d", host, &port) != 2)
+        die("exec-raw/exec-curl need --url http://HOST:PORT", NULL);
+    snprintf(ref_url, sizeof ref_url, "%s/v1/sandboxes/%s/exec", A.url, sid);
+    snprintf(ref_req, sizeof ref_req,
+             "POST /v1/sandboxes/%s/exec HTTP/1.1\r\nHost: %s:%d\r\n"
+             "Accept: application/json\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\n\r\n%s",
+             sid, host, port, strlen(REF_BODY), REF_BODY);
+    if (!strcmp(A.mode, "exec-raw")) {
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai;
+        char ps[16];
+        snprintf(ps, sizeof ps, "%d", port);
+        if (getaddrinfo(host, ps, &hints, &ai) != 0)
+            die("getaddrinfo", NULL);
+        ref_fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (ref_fd < 0 || connect(ref_fd, ai->ai_addr, ai->ai_addrlen) != 0)
+            die("connect", NULL);
+        freeaddrinfo(ai);
+        int one = 1;
+        setsockopt(ref_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    } else {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        ref_curl = curl_easy_init();
+        ref_headers = curl_slist_append(NULL, "Content-Type: application/json");
+        ref_headers = curl_slist_append(ref_headers, "Accept: application/json");
+        ref_headers = curl_slist_append(ref_headers, "Expect:");
+        if (!ref_curl || !ref_headers)
+            die("curl setup", NULL);
+    }
+}
+
+static int ref_answer_ok(const char *resp) {
+    return !strncmp(resp, "{", 1) ? strstr(resp, "\"exitCode\":0") != NULL : 0;
+}
+
+static int exec_true_raw(nox_client *c, const char *sid, nox_error **e) {
+    (void)c;
+    (void)sid;
+    (void)e;
+    size_t want = strlen(ref_req);
+    if (write(ref_fd, ref_req, want) != (ssize_t)want)
+        return 1;
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = read(ref_fd, ref_resp + got, sizeof ref_resp - 1 - got);
+        if (r <= 0)
+            return 1;
+        got += (size_t)r;
+        ref_resp[got] = 0;
+        char *end = strstr(ref_resp, "\r\n\r\n");
+        char *cl = strcasestr(ref_resp, "\r\nContent-Length:");
+        if (end && cl && got >= (size_t)(end + 4 - ref_resp) + strtoul(cl + 17, NULL, 10))
+            return strncmp(ref_resp, "HTTP/1.1 200", 12) || !ref_answer_ok(end + 4);
+        if (got == sizeof ref_resp - 1)
+            return 1;
+    }
+}
+
+static size_t ref_write(char *p, size_t size, size_t n, void *u) {
+    (void)u;
+    size_t k = size * n;
+    if (ref_len + k >= sizeof ref_resp)
+        return 0;
+    memcpy(ref_resp + ref_len, p, k);
+    ref_len += k;
+    ref_resp[ref_len] = 0;
+    return k;
+}
+
+static int exec_true_curl(nox_client *c, const char *sid, nox_error **e) {
+    (void)c;
+    (void)sid;
+    (void)e;
+    ref_len = 0;
+    curl_easy_setopt(ref_curl, CURLOPT_URL, ref_url);
+    curl_easy_setopt(ref_curl, CURLOPT_HTTPHEADER, ref_headers);
+    curl_easy_setopt(ref_curl, CURLOPT_POSTFIELDS, REF_BODY);
+    curl_easy_setopt(ref_curl, CURLOPT_WRITEFUNCTION, ref_write);
+    curl_easy_setopt(ref_curl, CURLOPT_NOSIGNAL, 1L);
+    long st = 0;
+    if (curl_easy_perform(ref_curl) != CURLE_OK)
+        return 1;
+    curl_easy_getinfo(ref_curl, CURLINFO_RESPONSE_CODE, &st);
+    return st != 200 || !ref_answer_ok(ref_resp);
+}
+
 /* ---- exec ------------------------------------------------------------ */
 
 static int mode_exec(void) {
@@ -228,6 +344,10 @@ static int mode_exec(void) {
     nox_client *c = client();
     const char *sid = "bench-exec";
     sandbox(c, sid);
+    if (!strcmp(A.mode, "exec-raw") || !strcmp(A.mode, "exec-curl")) {
+        ref_setup(sid);
+        exec_fn = !strcmp(A.mode, "exec-raw") ? exec_true_raw : exec_true_curl;
+    }
     nox_error *e = NULL;
     double *s = calloc((size_t)A.n, sizeof *s);
     for (int i = 0; i < A.warmup; i++)
@@ -242,6 +362,12 @@ static int mode_exec(void) {
     print_header(c);
     print_samples("samples_us", s, A.n);
     printf("}\n");
+    if (ref_fd >= 0)
+        close(ref_fd);
+    if (ref_curl) {
+        curl_easy_cleanup(ref_curl);
+        curl_slist_free_all(ref_headers);
+    }
     nox_sandbox_delete(c, sid, NULL);
     nox_client_free(c);
     free(s);
@@ -625,7 +751,8 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(A.mode, "bwrap"))
         return mode_bwrap();
-    if (!strcmp(A.mode, "exec"))
+    if (!strcmp(A.mode, "exec") || !strcmp(A.mode, "exec-raw") ||
+        !strcmp(A.mode, "exec-curl"))
         return mode_exec();
     if (!strcmp(A.mode, "exec-stream")) {
         stream_mode = 1;

@@ -56,7 +56,7 @@ cmake --install "$B" --prefix "$S" >/dev/null
 
 log "building nox_bench"
 cc -O2 -g -std=c11 -Wall -Wextra -Wno-format-truncation -I"$S/include" -o "$B/nox_bench" \
-  "$here/nox_bench.c" -L"$S/lib" -lnoxrunner -lpthread -Wl,-rpath,"$S/lib"
+  "$here/nox_bench.c" -L"$S/lib" -lnoxrunner -lcurl -lpthread -Wl,-rpath,"$S/lib"
 
 # -- Python: 2.0.0 from PyPI, and ours from this tree -------------------------
 PY=${PYTHON:-python3}
