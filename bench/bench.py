@@ -392,7 +392,7 @@ def bench_exec_http(ctx):
             note += ": %.2fx faster than 2.0.0" % (S["py200"]["median"] / S[k]["median"])
         if "c" in S:
             d, _ = paired_overhead(got, "c", k)
-            note += "; the C client takes %+.0f µs more (paired by round)" % d
+            note += "; the C client: %+.0f µs against it (paired by round)" % d
         ctx.row(B, name, S[k], vs=vs, note=note)
     binding_rows(ctx, B, got, S, ["py200"])
 
