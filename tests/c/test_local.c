@@ -1105,6 +1105,30 @@ NT_TEST(stale_state_of_a_dead_agent_is_cleaned) {
     free(dir);
 }
 
+/* The agent of meta.json dies, its sandbox's pid 1 follows a moment
+ * later (parent-death signals): a create right in between must not take
+ * that dying sandbox for a live one (it used to touch it, return, and
+ * the next exec found no sandbox). */
+NT_TEST(create_right_after_the_agent_died_makes_a_working_sandbox) {
+    const char *sid = nt_sid("reborn");
+    NT_OK(create_ttl(C, sid, 60, NULL, &err));
+    for (int round = 0; round < 8 && nt_failed_checks == 0; round++) {
+        pid_t apid = agent_pid(BASE, sid);
+        NT_CHECK(apid > 0);
+        kill(apid, SIGKILL);
+        for (int k = 0; k < 100 && !host_pid_dead(apid); k++)
+            sleep_ms(1);
+        NT_OK(create_ttl(C, sid, 60, NULL, &err));
+        NT_CHECK(agent_pid(BASE, sid) != apid);
+        char *o = sh_out(C, sid, "echo alive");
+        if (!o || strcmp(o, "alive\n") != 0)
+            nt_fail(__FILE__, __LINE__, "round %d: exec after create: %s", round,
+                    o ? o : "(failed)");
+        free(o);
+    }
+    NT_OK(nox_sandbox_delete(C, sid, &err));
+}
+
 typedef struct race_arg {
     const char *sid;
     int rc;
@@ -1800,6 +1824,7 @@ int main(void) {
     NT_RUN(removing_the_session_dir_ends_the_agent);
     NT_RUN(sandbox_is_found_again_by_another_process);
     NT_RUN(stale_state_of_a_dead_agent_is_cleaned);
+    NT_RUN(create_right_after_the_agent_died_makes_a_working_sandbox);
     NT_RUN(concurrent_creates_make_one_sandbox);
     NT_RUN(sixteen_threads_share_one_client);
     NT_RUN(upload_and_download_round_trip_through_the_agent);

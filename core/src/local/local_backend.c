@@ -237,8 +237,10 @@ static int create_with(local_be *L, const char *sid, const nox__sandbox_opts *o,
         return nox__err(err, nox__code_from_errno(-rc), "cannot lock session directory %s/%s: %s",
                         L->base, name, strerror(-rc));
     }
-    /* A live sandbox: refresh (and maybe change) its TTL. */
-    int fd = lsess_connect(&s);
+    /* A live sandbox: refresh (and maybe change) its TTL. Its agent must
+     * run: when that died, the sandbox's pid 1 dies a moment later and
+     * may still answer until then. */
+    int fd = lsess_agent_alive(&s) ? lsess_connect(&s) : -1;
     if (fd >= 0) {
         nox__buf reply = {0};
         int trc = touch_fd(fd, o->ttl_seconds, &reply);

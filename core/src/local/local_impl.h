@@ -38,6 +38,10 @@ int lsess_open(local_be *L, const char *name, lsess *s);
 int lsess_lock(local_be *L, const char *name, lsess *s, int create);
 int lsess_connect(lsess *s);
 /* pidfd of the session's live agent (per meta.json), or -1. */
+/* The agent process meta.json names still runs (same start time, not a
+ * zombie). Its sandbox's pid 1 can outlive it for a moment, still
+ * answering on the socket: only this says the sandbox is not dying. */
+int lsess_agent_alive(lsess *s);
 int lsess_pidfd(lsess *s);
 void lsess_wait_pidfd(int pidfd, int timeout_ms);
 void lsess_kill_agent(lsess *s);

@@ -122,6 +122,10 @@ static pid_t meta_agent_pid(lsess *s) {
     return pid;
 }
 
+int lsess_agent_alive(lsess *s) {
+    return meta_agent_pid(s) != 0;
+}
+
 int lsess_pidfd(lsess *s) {
     pid_t pid = meta_agent_pid(s);
     if (!pid)
