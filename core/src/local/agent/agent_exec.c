@@ -201,7 +201,11 @@ static int spawn_child(const char *path, char *const *argv, char *const *envp,
             c->next = tab;
             tab = c;
             spawn_gen++;
-            no_children = 0;
+            /* A child the reaper got already added no live child: the
+             * reaper may have seen ECHILD and set no_children since, and
+             * no SIGCHLD is left to make it look again. */
+            if (!c->done)
+                no_children = 0;
         }
         if (--spawns_in_flight == 0) {
             n_orphans = 0; /* whatever is left was never ours to claim */
