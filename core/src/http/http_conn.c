@@ -564,7 +564,7 @@ static CURLcode perform_once(nox__http *h, nox__http_call *c, xfer *x,
     }
 
     /* Archives move in big pieces: curl's 16 KiB default receive buffer
-     * means a callback, and a pipe write, per 16 KiB. (The handle is
+     * means a callback, and a ring write, per 16 KiB. (The handle is
      * reset when it goes back to the pool.) */
     if (c->sink)
         curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 256L * 1024);
