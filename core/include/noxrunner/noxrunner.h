@@ -282,7 +282,10 @@ NOX_API const nox_exec_result *nox_exec_stream_result(const nox_exec_stream *s);
 /* Kill the command and everything it started. Safe from any thread, at
  * any time before nox_exec_stream_free(); idempotent. */
 NOX_API void nox_exec_cancel(nox_exec_stream *s);
-/* Free the stream; a command still running is killed. */
+/* Free the stream; a command still running is killed. Over HTTP, a
+ * stream that reported EXIT first reads the end of the server's answer
+ * (at most 200 ms; normally already there) so its connection serves the
+ * next call. */
 NOX_API void nox_exec_stream_free(nox_exec_stream *s);
 
 /* ---- files -------------------------------------------------------------- */
