@@ -295,3 +295,21 @@ shres nt_sh(nox_client *c, const char *sid, const char *script, int timeout) {
     nox_exec_result_free(res);
     return r;
 }
+
+int nt_create_limited(nox_client *c, const char *sid, const char *mem, const char *cpu,
+                      const char *storage, int ttl) {
+    nox_sandbox_options o;
+    nox_sandbox_options_init(&o, NOX_SANDBOX_OPTIONS_VERSION);
+    o.ttl_seconds = ttl;
+    o.memory_limit = mem;
+    o.cpu_limit = cpu;
+    o.ephemeral_storage_limit = storage;
+    nox_sandbox_info *i = NULL;
+    nox_error *e = NULL;
+    int rc = nox_sandbox_create(c, sid, &o, &i, &e);
+    if (rc)
+        fprintf(stderr, "    create %s: %s\n", sid, e ? nox_error_message(e) : "?");
+    nox_error_free(e);
+    nox_sandbox_info_free(i);
+    return rc;
+}

@@ -147,5 +147,9 @@ typedef struct shres {
     size_t out_len;
 } shres;
 shres nt_sh(nox_client *c, const char *sid, const char *script, int timeout);
+/* Create sid with these limits (NULL: none) and ttl; 0, or the code after
+ * printing why on stderr. */
+int nt_create_limited(nox_client *c, const char *sid, const char *mem, const char *cpu,
+                      const char *storage, int ttl);
 
 #endif /* NOX_TEST_H */

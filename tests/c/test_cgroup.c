@@ -50,19 +50,7 @@ static shres sh_t(const char *sid, const char *script, int timeout) {
 }
 
 static int create(const char *sid, const char *mem, const char *cpu, int ttl) {
-    nox_sandbox_options o;
-    nox_sandbox_options_init(&o, NOX_SANDBOX_OPTIONS_VERSION);
-    o.ttl_seconds = ttl;
-    o.memory_limit = mem;
-    o.cpu_limit = cpu;
-    nox_sandbox_info *i = NULL;
-    nox_error *e = NULL;
-    int rc = nox_sandbox_create(C, sid, &o, &i, &e);
-    if (rc)
-        fprintf(stderr, "    create %s: %s\n", sid, e ? nox_error_message(e) : "?");
-    nox_error_free(e);
-    nox_sandbox_info_free(i);
-    return rc;
+    return nt_create_limited(C, sid, mem, cpu, NULL, ttl);
 }
 
 /* The helper program the sandboxes run (compiled on the host with cc):

@@ -86,18 +86,7 @@ static int upload_attacks(const char *sid) {
 }
 
 static int create_with(const char *sid, const char *mem, const char *storage, int ttl) {
-    nox_sandbox_options o;
-    nox_sandbox_options_init(&o, NOX_SANDBOX_OPTIONS_VERSION);
-    o.ttl_seconds = ttl;
-    o.memory_limit = mem;
-    o.ephemeral_storage_limit = storage;
-    nox_sandbox_info *i = NULL;
-    nox_error *e = NULL;
-    int rc = nox_sandbox_create(C, sid, &o, &i, &e);
-    if (rc)
-        fprintf(stderr, "    create %s: %s\n", sid, e ? nox_error_message(e) : "?");
-    nox_error_free(e);
-    nox_sandbox_info_free(i);
+    int rc = nt_create_limited(C, sid, mem, NULL, storage, ttl);
     return rc ? rc : upload_attacks(sid);
 }
 

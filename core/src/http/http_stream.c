@@ -466,26 +466,20 @@ static void drain(hstream *s) {
 static void hs_free(hstream *s, int exited) {
     if (exited)
         drain(s);
-    if (s->spool) {
-        /* Only a transfer read to its end leaves a connection fit for
-         * another request; anything else is closed with its handle. */
-        int reusable = s->easy && s->done && s->result == CURLE_OK &&
-                       !__atomic_load_n(&s->canceled, __ATOMIC_SEQ_CST);
-        if (reusable) {
-            curl_multi_remove_handle(s->multi, s->easy);
-            curl_easy_reset(s->easy);
-            spool_give(s->spool, s->multi, s->easy);
-        } else {
-            close_conn(s);
-            spool_give(s->spool, s->multi, NULL);
-        }
-        s->easy = NULL;
-        s->multi = NULL;
+    /* Only a transfer read to its end leaves a connection fit for another
+     * request; anything else is closed with its handle. (Every stream has
+     * taken a pool reference by the time it can be freed.) */
+    int reusable = s->easy && s->done && s->result == CURLE_OK &&
+                   !__atomic_load_n(&s->canceled, __ATOMIC_SEQ_CST);
+    if (reusable) {
+        curl_multi_remove_handle(s->multi, s->easy);
+        curl_easy_reset(s->easy);
     } else {
         close_conn(s);
-        if (s->multi)
-            curl_multi_cleanup(s->multi);
     }
+    spool_give(s->spool, s->multi, s->easy);
+    s->easy = NULL;
+    s->multi = NULL;
     curl_slist_free_all(s->headers);
     free(s->url);
     free(s->body);
