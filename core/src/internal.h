@@ -17,71 +17,13 @@
 
 #include "noxrunner/noxrunner.h"
 
-#if defined(__GNUC__)
-#define NOX_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#else
-#define NOX_PRINTF(a, b)
-#endif
-
-#define NOX_DEFAULT_TTL_SECONDS 900
-#define NOX_MAX_TTL_SECONDS 2592000 /* 30 days */
-#define NOX_DEFAULT_EXEC_TIMEOUT 30
-#define NOX_MAX_EXEC_TIMEOUT 86400
-#define NOX_DEFAULT_MAX_OUTPUT (1024u * 1024u)
-#define NOX_DEFAULT_MAX_ARCHIVE_BYTES (8ull * 1024 * 1024 * 1024)
-#define NOX_DEFAULT_MAX_ARCHIVE_ENTRIES 1000000ull
-#define NOX_MAX_SESSION_ID 256
-#define NOX_WORKSPACE "/workspace"
-
-/* ---- errors (errors.c) -------------------------------------------------- */
-
-struct nox_error {
-    int code;
-    int http_status;
-    char *message;
-    uint8_t *body; /* NUL-terminated beyond body_len */
-    size_t body_len;
-};
-
-/* Store a new error in *err (when err is not NULL and *err is NULL) and
- * return code. An already-set *err is kept: the first cause wins. */
-int nox__err(nox_error **err, int code, const char *fmt, ...) NOX_PRINTF(3, 4);
-int nox__verr(nox_error **err, int code, const char *fmt, va_list ap) NOX_PRINTF(3, 0);
-/* The same with an HTTP status and the answer's body (copied). */
-int nox__err_http(nox_error **err, int code, int status, const uint8_t *body,
-                  size_t body_len, const char *fmt, ...) NOX_PRINTF(6, 7);
-/* Put "<prefix>: " in front of the message of *err, if any. */
-void nox__err_prefix(nox_error **err, const char *fmt, ...) NOX_PRINTF(2, 3);
-/* The code named "NOX_ENOTFOUND" etc.; 0 for NOX_OK, NULL or unknown names. */
-int nox__code_from_name(const char *name);
-/* Map an errno value from a failed system call to a NOX_E* code. */
-int nox__code_from_errno(int e);
-
-/* ---- growable buffers (buf.c) ------------------------------------------- */
-
-typedef struct nox__buf {
-    uint8_t *data;
-    size_t len;
-    size_t cap;
-} nox__buf;
-
-int nox__buf_reserve(nox__buf *b, size_t extra);           /* NOX_ENOMEM */
-int nox__buf_append(nox__buf *b, const void *data, size_t n); /* NOX_ENOMEM */
-int nox__buf_append_str(nox__buf *b, const char *s);
-void nox__buf_free(nox__buf *b);
-/* Make sure data is NUL-terminated beyond len (allocates for empty). */
-int nox__buf_terminate(nox__buf *b);
-
-struct nox_bytes {
-    uint8_t *data; /* NUL-terminated beyond len */
-    size_t len;
-};
-/* Take over b's memory (b is emptied). NULL on allocation failure. */
-nox_bytes *nox__bytes_take(nox__buf *b);
-
-char *nox__strdup(const char *s); /* NULL for NULL */
-char *nox__strndup(const char *s, size_t n);
-char *nox__asprintf(const char *fmt, ...) NOX_PRINTF(1, 2);
+/* Errors, buffers, time and fd helpers live in the internal helper
+ * library noxbase (base/common.h has the map), shared with the agent. */
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/common.h"
+#include "base/error.h"
+#include "base/fdio.h"
 
 /* ---- objects (objects.c) ------------------------------------------------ */
 
@@ -110,8 +52,6 @@ nox_sandbox_info *nox__sandbox_info_new(const char *session_id,
                                         const char *expires_iso,
                                         int64_t expires_unix);
 nox_sandbox_info *nox__sandbox_info_copy(const nox_sandbox_info *i);
-/* "2026-01-01T00:00:00Z" into out (>= 21 bytes); 0 or NOX_EINVAL. */
-int nox__format_iso8601(int64_t unix_seconds, char *out, size_t cap);
 /* Accepts "YYYY-MM-DDTHH:MM:SS[.frac][Z|+HH:MM]"; NOX_EINVAL otherwise. */
 int nox__parse_iso8601(const char *s, int64_t *out);
 
@@ -234,16 +174,7 @@ typedef int (*nox__read_fn)(void *ctx, uint8_t *buf, size_t cap, size_t *got,
 typedef int (*nox__zread_fn)(void *ctx, const uint8_t **data, size_t *len,
                              nox_error **err);
 
-/* Sinks and producers over memory and file descriptors (plumbing.c). */
-int nox__sink_buf_write(void *buf /* nox__buf* */, const uint8_t *d, size_t n,
-                        nox_error **err);
-int nox__sink_fd_write(void *fdp /* int* */, const uint8_t *d, size_t n,
-                       nox_error **err);
-int nox__write_all(int fd, const void *data, size_t len); /* -errno */
-/* Read exactly/up to: returns bytes read (0 at EOF) or -errno. */
-ssize_t nox__read_some(int fd, void *buf, size_t cap);
-int nox__read_fd_fn(void *fdp /* int* */, uint8_t *buf, size_t cap,
-                    size_t *got, nox_error **err);
+/* Sinks and readers over memory and file descriptors: base/fdio.h. */
 
 /* Run consumer(ctx, reader) in a thread while the returned sink feeds
  * it through a ring buffer in memory (bounded; one copy in, none out):
@@ -334,8 +265,5 @@ int nox__local_backend_new(const nox__config *cfg,
                            nox_error **err);
 int nox__http_backend_new(const nox__config *cfg, const nox__backend_ops **ops,
                           void **impl, nox_error **err);
-
-/* Monotonic clock in milliseconds. */
-int64_t nox__now_ms(void);
 
 #endif /* NOX_INTERNAL_H */

@@ -17,12 +17,6 @@ NOX_API const char *nox_version_string(void) { return NOX_VERSION_STRING; }
 
 NOX_API int nox_abi_version(void) { return NOX_ABI_VERSION; }
 
-int64_t nox__now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- exec results ------------------------------------------------------- */
 
 nox_exec_result *nox__exec_result_new(void) {
@@ -81,14 +75,6 @@ NOX_API void nox_exec_result_free(nox_exec_result *r) {
 }
 
 /* ---- time stamps -------------------------------------------------------- */
-
-int nox__format_iso8601(int64_t unix_seconds, char *out, size_t cap) {
-    time_t t = (time_t)unix_seconds;
-    struct tm tm;
-    if (!gmtime_r(&t, &tm) || strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        return NOX_EINVAL;
-    return 0;
-}
 
 int nox__parse_iso8601(const char *s, int64_t *out) {
     int y, mo, d, h, mi, sec, used = 0;

@@ -1,5 +1,6 @@
 /* errors.c - nox_error objects and the stable names of return codes. */
-#include "internal.h"
+#include "base/buf.h"
+#include "base/error.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -7,8 +7,7 @@
  * passes the limit (agent_server.c). Growth between two checks is bounded
  * by what a sandbox can write in that time, each file by RLIMIT_FSIZE.
  */
-#include "local/agent/agent.h"
-#include "local/local.h"
+#include "agent.h"
 
 #include <dirent.h>
 #include <errno.h>

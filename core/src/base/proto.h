@@ -11,15 +11,14 @@
  * (exec) or DATA_END + OK (download). Integers in fields are 8 bytes big
  * endian. A connection dropped by the client cancels what it started.
  *
- * Both sides link this file: the library, and the agent (which links the
- * static library).
+ * Both sides link this file through noxbase: the library and the agent.
  */
 #ifndef NOX_LOCAL_PROTO_H
 #define NOX_LOCAL_PROTO_H
 
 #include <stdint.h>
 
-#include "internal.h"
+#include "base/buf.h"
 
 #define NOXP_VERSION 1
 #define NOXP_HEADER 5

@@ -20,8 +20,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "internal.h"
-#include "local/proto.h"
+#include "base/buf.h"
+#include "base/cgroup_plan.h"
+#include "base/clock.h"
+#include "base/error.h"
+#include "base/fsutil.h"
+#include "base/proto.h"
 
 typedef struct agent_state {
     char *session_dir; /* host path of the session directory */

@@ -1,5 +1,7 @@
 /* buf.c - growable byte buffers and string helpers. */
-#include "internal.h"
+#include "base/buf.h"
+
+#include <stdarg.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +76,26 @@ NOX_API void nox_bytes_free(nox_bytes *b) {
         return;
     free(b->data);
     free(b);
+}
+
+int nox__buf_printf(nox__buf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || nox__buf_reserve(b, (size_t)n + 1) != 0)
+        return NOX_ENOMEM;
+    va_start(ap, fmt);
+    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+const char *nox__buf_str(nox__buf *b) {
+    if (nox__buf_terminate(b) != 0)
+        return "";
+    return (const char *)b->data;
 }
 
 char *nox__strdup(const char *s) { return s ? strdup(s) : NULL; }

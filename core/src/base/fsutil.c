@@ -1,5 +1,6 @@
 /* fsutil.c - session naming and careful file operations (library + agent). */
-#include "local/local.h"
+#include "base/fsutil.h"
+#include "base/sha256.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -260,4 +261,14 @@ int nox__unix_connect_at(int dirfd, const char *dir, const char *name) {
     int e = errno;
     close(fd);
     return -e;
+}
+
+int nox__write_str_at(int dirfd, const char *path, const char *s, int oflags) {
+    int fd = openat(dirfd, path, O_WRONLY | O_CLOEXEC | oflags, 0644);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = write(fd, s, strlen(s));
+    int e = n < 0 ? errno : 0;
+    close(fd);
+    return n < 0 ? -e : 0;
 }

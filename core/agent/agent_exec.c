@@ -10,8 +10,7 @@
  * table's mutex across posix_spawn() and the insert, and both reapers
  * take it before looking a pid up, so no exit status is ever lost.
  */
-#include "local/agent/agent.h"
-#include "local/local.h"
+#include "agent.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -9,9 +9,7 @@
  * once it serves requests, or "E <code> <message>" when it cannot.
  * Diagnostics go to stderr, which the library points at agent.log.
  */
-#include "local/agent/agent.h"
-#include "local/local.h"
-#include "local/local_impl.h"
+#include "agent.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -19,9 +19,7 @@
  * (g_cg) travels from B to C over their socket after the attach, so D
  * reports what really holds.
  */
-#include "local/agent/agent.h"
-#include "local/local.h"
-#include "local/local_impl.h"
+#include "agent.h"
 
 #include <cJSON.h>
 #include <dirent.h>

@@ -1,5 +1,6 @@
 /* proto.c - frames and fields of the library <-> agent protocol. */
-#include "local/proto.h"
+#include "base/proto.h"
+#include "base/clock.h"
 
 #include <errno.h>
 #include <poll.h>

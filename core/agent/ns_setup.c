@@ -9,8 +9,7 @@
  * later "namespaces" level grows from here (read-only system dirs, private
  * /tmp and /dev, net/ipc/uts namespaces, seccomp, capabilities, cgroups).
  */
-#include "local/agent/agent.h"
-#include "local/local.h"
+#include "agent.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -23,9 +23,7 @@
  * range, or a built-in range), held by a lock file while the sandbox
  * lives, so RLIMIT_NPROC counts exactly that sandbox's processes.
  */
-#include "local/agent/agent.h"
-#include "local/local.h"
-#include "local/local_impl.h"
+#include "agent.h"
 
 #include <cJSON.h>
 #include <dirent.h>

@@ -2,8 +2,7 @@
  * agent_server.c - the agent's socket server: a pool of threads blocking
  * in accept(), one operation per connection; plus the TTL watch.
  */
-#include "local/agent/agent.h"
-#include "local/local.h"
+#include "agent.h"
 #include "archive.h"
 
 #include <cJSON.h>

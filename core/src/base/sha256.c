@@ -1,5 +1,5 @@
 /* sha256.c - SHA-256 (FIPS 180-4), only to name session directories. */
-#include "local/local.h"
+#include "base/sha256.h"
 
 #include <string.h>
 
