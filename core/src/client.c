@@ -171,19 +171,6 @@ NOX_API int nox_client_isolation(nox_client *c) {
     return c->ops->isolation(c->impl);
 }
 
-NOX_API const char *nox_isolation_name(int level) {
-    switch (level) {
-    case NOX_ISOLATION_AUTO:
-        return "auto";
-    case NOX_ISOLATION_NONE:
-        return "none";
-    case NOX_ISOLATION_NAMESPACES:
-        return "namespaces";
-    default:
-        return "unknown";
-    }
-}
-
 #define NEED_CLIENT(c, what)                                                      \
     do {                                                                          \
         if (!(c))                                                                 \

@@ -17,6 +17,21 @@ NOX_API const char *nox_version_string(void) { return NOX_VERSION_STRING; }
 
 NOX_API int nox_abi_version(void) { return NOX_ABI_VERSION; }
 
+/* Here, not in client.c: backends name levels too, and client.c calls
+ * the backends, never the other way round. */
+NOX_API const char *nox_isolation_name(int level) {
+    switch (level) {
+    case NOX_ISOLATION_AUTO:
+        return "auto";
+    case NOX_ISOLATION_NONE:
+        return "none";
+    case NOX_ISOLATION_NAMESPACES:
+        return "namespaces";
+    default:
+        return "unknown";
+    }
+}
+
 /* ---- exec results ------------------------------------------------------- */
 
 nox_exec_result *nox__exec_result_new(void) {
