@@ -73,6 +73,11 @@ enum {
                          receiver of ours detects */
 };
 
+/* The ready fd between the agent and its creator carries short text
+ * lines (core/agent/agent.h says which); none is longer than this,
+ * newline included. */
+#define NOXP_READY_LINE_MAX 4096
+
 #define NOXP_TAR_PLAIN 255 /* NOXK_GZIP: a plain tar, no gzip layer */
 
 /* ---- fields ------------------------------------------------------------- */

@@ -1,5 +1,5 @@
 /*
- * cgroup.c - the sandbox's own cgroups, held by agent B (outside).
+ * outer_cgroup.c - the sandbox's own cgroups, held by B (outside).
  *
  * rlimits bound each process; a cgroup bounds the sandbox as a whole
  * (memory, pids, cpu) and lets B kill every process in it at the end.
@@ -16,12 +16,13 @@
  *      cg_cleanup()  once C is gone: kill what is left, remove the dirs.
  *
  * B itself stays outside: it must outlive everything in there. The state
- * (g_cg) travels from B to C over their socket after the attach, so D
- * reports what really holds.
+ * (a cg_state) travels from B to C over their socket after the attach
+ * (userns.c), so pid 1 reports what really holds. Everything here works
+ * on a cg_state and a plan it is given, so a test can run it against a
+ * directory tree standing in for a cgroup file system.
  */
 #include "agent.h"
 
-#include <cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -44,60 +45,58 @@
 #define CPU_PERIOD 100000 /* us */
 #define CPU_MIN_QUOTA 1000
 
-cg_state g_cg;
-
 static int is_cgroupfs(const char *dir) {
     struct statfs sf;
     return statfs(dir, &sf) == 0 &&
            (sf.f_type == CGROUP2_SUPER_MAGIC || sf.f_type == CGROUP_SUPER_MAGIC);
 }
 
-/* Write value to dir/file. A directory that is not a cgroup file system
+/* Write value to d/file. A directory that is not a cgroup file system
  * (a test's stand-in for a delegated cgroup) gets the file created, and
  * appended to as a cgroup file would take one write after another. */
 static int cg_write(const cg_dir *d, const char *file, const char *value) {
-    char path[sizeof d->path + 64];
-    snprintf(path, sizeof path, "%s/%s", d->path, file);
-    int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | (d->fake ? O_CREAT | O_APPEND : 0),
-                  0644);
-    if (fd < 0)
+    int dfd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
         return -errno;
-    ssize_t n = write(fd, value, strlen(value));
-    int e = n < 0 ? errno : 0;
-    close(fd);
-    return n < 0 ? -e : 0;
+    int rc = nox__write_str_at(dfd, file, value,
+                               O_NOFOLLOW | (d->fake ? O_CREAT | O_APPEND : 0));
+    close(dfd);
+    return rc;
 }
 
 static int cg_has(const cg_dir *d, const char *file) {
-    char path[sizeof d->path + 64];
-    snprintf(path, sizeof path, "%s/%s", d->path, file);
-    return access(path, F_OK) == 0;
+    int dfd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int ok = dfd >= 0 && faccessat(dfd, file, F_OK, 0) == 0;
+    if (dfd >= 0)
+        close(dfd);
+    return ok;
 }
 
 /* Make parent/nox-<hash> (or reuse the one we already made there). The
  * name is the session's, so a dir left by a killed agent is found again:
  * empty, it is removed and made anew; still in use (the same session id
  * under another base directory), ours gets our pid added. */
-static cg_dir *cg_make(const char *parent, int version, char *why, size_t cap) {
-    for (int i = 0; i < g_cg.ndirs; i++)
-        if (!strcmp(g_cg.dirs[i].parent, parent))
-            return &g_cg.dirs[i];
-    if (g_cg.ndirs >= CG_MAX_DIRS) {
+static cg_dir *cg_make(cg_state *cg, const char *hash, const char *parent, int version,
+                       char *why, size_t cap) {
+    for (int i = 0; i < cg->ndirs; i++)
+        if (!strcmp(cg->dirs[i].parent, parent))
+            return &cg->dirs[i];
+    if (cg->ndirs >= CG_MAX_DIRS) {
         snprintf(why, cap, "too many cgroup hierarchies");
         return NULL;
     }
-    cg_dir *d = &g_cg.dirs[g_cg.ndirs];
+    cg_dir *d = &cg->dirs[cg->ndirs];
     memset(d, 0, sizeof *d);
     d->version = version;
     d->fake = !is_cgroupfs(parent);
     snprintf(d->parent, sizeof d->parent, "%s", parent);
-    snprintf(d->name, sizeof d->name, "nox-%s", g_agent.dir_name + 2);
+    snprintf(d->name, sizeof d->name, "nox-%s", hash);
     for (int attempt = 0; attempt < 2; attempt++) {
-        char path[sizeof d->path];
-        snprintf(path, sizeof path, "%s/%s", parent, d->name);
+        char path[PATH_MAX]; /* parent may lie in *cg: no snprintf into it */
+        snprintf(path, sizeof path, "%.3900s/%s", parent, d->name);
         memcpy(d->path, path, sizeof path);
         if (mkdir(d->path, 0755) == 0) {
-            g_cg.ndirs++;
+            cg->ndirs++;
             return d;
         }
         if (errno != EEXIST)
@@ -110,27 +109,27 @@ static cg_dir *cg_make(const char *parent, int version, char *why, size_t cap) {
         if (gone) {
             agent_log("removed the stale cgroup %s", d->path);
             if (mkdir(d->path, 0755) == 0) {
-                g_cg.ndirs++;
+                cg->ndirs++;
                 return d;
             }
             break;
         }
-        snprintf(d->name, sizeof d->name, "nox-%s-%d", g_agent.dir_name + 2, (int)getpid());
+        snprintf(d->name, sizeof d->name, "nox-%s-%d", hash, (int)getpid());
     }
-    snprintf(why, cap, "mkdir %.900s: %s", d->path, strerror(errno));
+    snprintf(why, cap, "mkdir %s: %s", d->path, strerror(errno));
     return NULL;
 }
 
-static void not_enforced(int c, const char *why) {
-    cg_ctl *k = &g_cg.ctl[c];
+static void not_enforced(cg_state *cg, int c, const char *why) {
+    cg_ctl *k = &cg->ctl[c];
     k->where = LOCAL_CG_NONE;
     k->dir = -1;
     snprintf(k->why, sizeof k->why, "%s", why);
 }
 
 /* The controller's limit files in d. 0 or -errno (file named in why). */
-static int write_limits(int c, const cg_dir *d, char *why, size_t cap) {
-    cg_ctl *k = &g_cg.ctl[c];
+static int write_limits(cg_state *cg, int c, const cg_dir *d, char *why, size_t cap) {
+    cg_ctl *k = &cg->ctl[c];
     char v[64];
     const char *file = "";
     int rc = 0;
@@ -168,96 +167,98 @@ static int write_limits(int c, const cg_dir *d, char *why, size_t cap) {
         }
     }
     if (rc)
-        snprintf(why, cap, "writing %.900s/%s: %s", d->path, file, strerror(-rc));
+        snprintf(why, cap, "writing %s/%s: %s", d->path, file, strerror(-rc));
     return rc;
 }
 
-void cg_setup(uint64_t mem_bytes, uint64_t pids, uint64_t cpu_milli) {
-    memset(&g_cg, 0, sizeof g_cg);
-    local_cg_plan *p = calloc(1, sizeof *p);
-    if (!p) {
-        for (int c = 0; c < LOCAL_CG_COUNT; c++)
-            not_enforced(c, "out of memory");
-        return;
+/* Where controller c ends up, given the plan and the v2 cgroup made (or
+ * not): its directory, or NULL with the reason in why. */
+static cg_dir *place_ctl(cg_state *cg, const local_cg_plan *p, const char *hash, cg_dir *v2,
+                         const char *v2_why, int c, int *where, char *why, size_t cap) {
+    const char *name = local_cg_names[c];
+    *where = p->ctl[c].where;
+    why[0] = 0;
+    if (*where == LOCAL_CG_V2 && !v2) {
+        snprintf(why, cap, "%s", v2_why);
+        *where = *p->ctl[c].v1_parent ? LOCAL_CG_V1 : LOCAL_CG_NONE;
     }
-    local_cgroup_plan(p);
-    g_cg.ctl[LOCAL_CG_MEMORY].value = mem_bytes;
-    g_cg.ctl[LOCAL_CG_PIDS].value = pids;
-    g_cg.ctl[LOCAL_CG_CPU].value = cpu_milli;
-    char why[1100];
+    if (*where == LOCAL_CG_V2 && !p->ctl[c].v2_enabled) {
+        cg_dir parent = {.version = 2, .fake = v2->fake};
+        snprintf(parent.path, sizeof parent.path, "%s", p->v2_parent);
+        char plus[32];
+        snprintf(plus, sizeof plus, "+%s", name);
+        int rc = cg_write(&parent, "cgroup.subtree_control", plus);
+        if (rc) {
+            snprintf(why, cap, "enabling %s in %s/cgroup.subtree_control: %s", name,
+                     p->v2_parent, strerror(-rc));
+            *where = *p->ctl[c].v1_parent ? LOCAL_CG_V1 : LOCAL_CG_NONE;
+        }
+    }
+    cg_dir *d = NULL;
+    if (*where == LOCAL_CG_V2)
+        d = v2;
+    else if (*where == LOCAL_CG_V1 &&
+             !(d = cg_make(cg, hash, p->ctl[c].v1_parent, 1, why, cap)))
+        *where = LOCAL_CG_NONE;
+    if (d && write_limits(cg, c, d, why, cap) != 0) {
+        d = NULL;
+        *where = LOCAL_CG_NONE;
+    }
+    return d;
+}
+
+void cg_setup(cg_state *cg, const local_cg_plan *p, const char *hash,
+              const uint64_t values[LOCAL_CG_COUNT]) {
+    memset(cg, 0, sizeof *cg);
+    char why[CG_WHY_MAX], v2_why[CG_WHY_MAX];
+    snprintf(v2_why, sizeof v2_why, "%s", p->v2_why);
     /* The v2 cgroup: membership and cgroup.kill even with no controller. */
     cg_dir *v2 = NULL;
     if (*p->v2_parent && p->v2_writable) {
-        v2 = cg_make(p->v2_parent, 2, why, sizeof why);
+        v2 = cg_make(cg, hash, p->v2_parent, 2, why, sizeof why);
         if (!v2) {
             agent_log("cannot make the sandbox's cgroup v2: %s", why);
-            snprintf(p->v2_why, sizeof p->v2_why, "%.1000s", why);
+            snprintf(v2_why, sizeof v2_why, "%s", why);
         }
     }
     for (int c = 0; c < LOCAL_CG_COUNT; c++) {
-        cg_ctl *k = &g_cg.ctl[c];
-        const char *name = local_cg_names[c];
+        cg_ctl *k = &cg->ctl[c];
+        k->value = values[c];
         k->dir = -1;
         k->where = LOCAL_CG_NONE;
         if (!k->value)
             continue; /* nothing asked: nothing to enforce */
-        int where = p->ctl[c].where;
-        why[0] = 0;
-        if (where == LOCAL_CG_V2 && !v2) {
-            snprintf(why, sizeof why, "%.1000s", p->v2_why);
-            where = *p->ctl[c].v1_parent ? LOCAL_CG_V1 : LOCAL_CG_NONE;
-        }
-        if (where == LOCAL_CG_V2 && !p->ctl[c].v2_enabled) {
-            cg_dir parent = {.version = 2, .fake = v2->fake};
-            snprintf(parent.path, sizeof parent.path, "%s", p->v2_parent);
-            char plus[32];
-            snprintf(plus, sizeof plus, "+%s", name);
-            int rc = cg_write(&parent, "cgroup.subtree_control", plus);
-            if (rc) {
-                snprintf(why, sizeof why, "enabling %s in %.900s/cgroup.subtree_control: %s",
-                         name, p->v2_parent, strerror(-rc));
-                where = *p->ctl[c].v1_parent ? LOCAL_CG_V1 : LOCAL_CG_NONE;
-            }
-        }
-        cg_dir *d = NULL;
-        if (where == LOCAL_CG_V2)
-            d = v2;
-        else if (where == LOCAL_CG_V1 && !(d = cg_make(p->ctl[c].v1_parent, 1, why, sizeof why)))
-            where = LOCAL_CG_NONE;
-        if (d && write_limits(c, d, why, sizeof why) != 0) {
-            d = NULL;
-            where = LOCAL_CG_NONE;
-        }
-        if (where == LOCAL_CG_NONE) {
-            not_enforced(c, *why ? why : p->ctl[c].why);
-            agent_log("warning: the sandbox's %s limit is not enforced by a cgroup: %s", name,
-                      k->why);
+        int where;
+        cg_dir *d = place_ctl(cg, p, hash, v2, v2_why, c, &where, why, sizeof why);
+        if (!d) {
+            not_enforced(cg, c, *why ? why : p->ctl[c].why);
+            agent_log("warning: the sandbox's %s limit is not enforced by a cgroup: %s",
+                      local_cg_names[c], k->why);
             continue;
         }
         if (*why) /* v2 failed, v1 holds: say why not v2 */
-            agent_log("%s: cgroup v1 instead of v2: %s", name, why);
+            agent_log("%s: cgroup v1 instead of v2: %s", local_cg_names[c], why);
         k->where = where;
-        k->dir = (int)(d - g_cg.dirs);
+        k->dir = (int)(d - cg->dirs);
     }
-    free(p);
 }
 
-void cg_attach(pid_t pid) {
+void cg_attach(cg_state *cg, pid_t pid) {
     char v[32];
     snprintf(v, sizeof v, "%d", (int)pid);
-    for (int i = 0; i < g_cg.ndirs; i++) {
-        cg_dir *d = &g_cg.dirs[i];
+    for (int i = 0; i < cg->ndirs; i++) {
+        cg_dir *d = &cg->dirs[i];
         int rc = cg_write(d, "cgroup.procs", v);
         if (!rc) {
             d->attached = 1;
             continue;
         }
-        char why[1100];
-        snprintf(why, sizeof why, "moving the sandbox into %.900s: %s", d->path, strerror(-rc));
+        char why[CG_WHY_MAX];
+        snprintf(why, sizeof why, "moving the sandbox into %s: %s", d->path, strerror(-rc));
         agent_log("%s", why);
         for (int c = 0; c < LOCAL_CG_COUNT; c++)
-            if (g_cg.ctl[c].dir == i)
-                not_enforced(c, why);
+            if (cg->ctl[c].dir == i)
+                not_enforced(cg, c, why);
     }
 }
 
@@ -269,9 +270,10 @@ static void sleep_ms(int ms) {
 /* SIGKILL every process listed in d's cgroup.procs (v1, or v2 before
  * cgroup.kill); 1 when there was any. */
 static int kill_members(const cg_dir *d) {
-    char path[sizeof d->path + 16];
-    snprintf(path, sizeof path, "%s/cgroup.procs", d->path);
-    char *list = nox__read_file_at(AT_FDCWD, path, 1 << 20, NULL);
+    int dfd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    char *list = dfd >= 0 ? nox__read_file_at(dfd, "cgroup.procs", 1 << 20, NULL) : NULL;
+    if (dfd >= 0)
+        close(dfd);
     int any = 0;
     for (char *p = list; p && *p;) {
         char *end;
@@ -288,9 +290,9 @@ static int kill_members(const cg_dir *d) {
     return any;
 }
 
-void cg_cleanup(void) {
-    for (int i = g_cg.ndirs - 1; i >= 0; i--) {
-        cg_dir *d = &g_cg.dirs[i];
+void cg_cleanup(cg_state *cg) {
+    for (int i = cg->ndirs - 1; i >= 0; i--) {
+        cg_dir *d = &cg->dirs[i];
         int pfd = open(d->parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (d->fake) {
             /* Not a cgroup: the files are ours, and nothing is in it. */
@@ -316,35 +318,28 @@ void cg_cleanup(void) {
         if (pfd >= 0)
             close(pfd);
     }
-    g_cg.ndirs = 0;
+    cg->ndirs = 0;
 }
 
 /* ---- reporting ----------------------------------------------------------- */
 
-void cg_describe(int c, const char *rlimit, int why_max, char *out, size_t cap) {
-    const cg_ctl *k = &g_cg.ctl[c];
-    if (!k->value) {
-        snprintf(out, cap, "%s", rlimit ? rlimit : "unlimited");
-        return;
-    }
-    if (k->where != LOCAL_CG_NONE) {
-        snprintf(out, cap, "cgroup v%d %s%s%s%s", k->where == LOCAL_CG_V2 ? 2 : 1, k->setting,
-                 c == LOCAL_CG_CPU ? "" : " (whole sandbox)", rlimit ? " + " : "",
-                 rlimit ? rlimit : "");
-        return;
-    }
+int cg_describe(const cg_state *cg, int c, const char *rlimit, nox__buf *out) {
+    const cg_ctl *k = &cg->ctl[c];
+    if (!k->value)
+        return nox__buf_printf(out, "%s", rlimit ? rlimit : "unlimited");
+    if (k->where != LOCAL_CG_NONE)
+        return nox__buf_printf(out, "cgroup v%d %s%s%s%s", k->where == LOCAL_CG_V2 ? 2 : 1,
+                               k->setting, c == LOCAL_CG_CPU ? "" : " (whole sandbox)",
+                               rlimit ? " + " : "", rlimit ? rlimit : "");
     if (rlimit)
-        snprintf(out, cap, "%s; whole sandbox not enforced: %.*s", rlimit, why_max, k->why);
-    else
-        snprintf(out, cap, "not enforced: %.*s", why_max, k->why);
+        return nox__buf_printf(out, "%s; whole sandbox not enforced: %s", rlimit, k->why);
+    return nox__buf_printf(out, "not enforced: %s", k->why);
 }
 
-void cg_describe_dirs(char *out, size_t cap) {
-    size_t n = 0;
-    out[0] = 0;
-    for (int i = 0; i < g_cg.ndirs && n < cap; i++)
-        if (g_cg.dirs[i].attached)
-            n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? " " : "", g_cg.dirs[i].path);
-    if (!n)
-        snprintf(out, cap, "none");
+int cg_describe_dirs(const cg_state *cg, nox__buf *out) {
+    int rc = 0, any = 0;
+    for (int i = 0; i < cg->ndirs && rc == 0; i++)
+        if (cg->dirs[i].attached)
+            rc = nox__buf_printf(out, "%s%s", any++ ? " " : "", cg->dirs[i].path);
+    return rc || any ? rc : nox__buf_printf(out, "none");
 }

@@ -1,10 +1,10 @@
 /*
- * agent_storage.c - the workspace's size, for ephemeralStorageLimit.
+ * storage.c - the workspace's size, for ephemeralStorageLimit.
  *
  * RLIMIT_FSIZE bounds each file; this bounds their sum. The TTL thread
  * measures /workspace every couple of seconds and, like a kubelet evicting
  * a pod over its ephemeral-storage limit, ends the sandbox when the total
- * passes the limit (agent_server.c). Growth between two checks is bounded
+ * passes the limit (lifecycle.c). Growth between two checks is bounded
  * by what a sandbox can write in that time, each file by RLIMIT_FSIZE.
  */
 #include "agent.h"
