@@ -65,42 +65,52 @@ static int own_path(const char *self, const char *ctl, char *out, size_t cap) {
     return -1;
 }
 
+/* One line of mountinfo: 1 with the mount point in out when it is the
+ * root of the hierarchy asked for. */
+static int mount_line(const char *line, const char *ctl, char *out, size_t cap) {
+    /* id parent maj:min root mountpoint opts ... - fstype source superopts */
+    const char *dash = strstr(line, " - ");
+    if (!dash)
+        return 0;
+    char fstype[32], source[256], super[1024]; /* what a cgroup mount has there */
+    if (sscanf(dash + 3, "%31s %255s %1023s", fstype, source, super) != 3)
+        return 0;
+    if (*ctl ? strcmp(fstype, "cgroup") || !has_item(super, strlen(super), ctl)
+             : strcmp(fstype, "cgroup2"))
+        return 0;
+    char root[PATH_MAX], mnt[PATH_MAX];
+    if (sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) != 2)
+        return 0;
+    /* Only a mount of the hierarchy's (or our namespace's) root: a bind
+     * of a subtree would need path arithmetic we can skip. */
+    if (strcmp(root, "/") != 0)
+        return 0;
+    snprintf(out, cap, "%s", mnt);
+    return 1;
+}
+
 /* The mount point of the cgroup hierarchy with ctl (v1), or of cgroup2
  * when ctl is "". 0 or -1. */
 static int mount_of(const char *mi, const char *ctl, char *out, size_t cap) {
     for (const char *l = mi; l && *l;) {
         const char *nl = strchr(l, '\n');
         size_t len = nl ? (size_t)(nl - l) : strlen(l);
-        char line[4096];
-        snprintf(line, sizeof line, "%.*s", (int)len, l);
+        char *line = strndup(l, len);
         l = nl ? nl + 1 : NULL;
-        /* id parent maj:min root mountpoint opts ... - fstype source superopts */
-        char *dash = strstr(line, " - ");
-        if (!dash)
-            continue;
-        char fstype[32], source[256], super[1024];
-        if (sscanf(dash + 3, "%31s %255s %1023s", fstype, source, super) != 3)
-            continue;
-        if (*ctl ? strcmp(fstype, "cgroup") || !has_item(super, strlen(super), ctl)
-                 : strcmp(fstype, "cgroup2"))
-            continue;
-        char root[1024], mnt[1024];
-        if (sscanf(line, "%*s %*s %*s %1023s %1023s", root, mnt) != 2)
-            continue;
-        /* Only a mount of the hierarchy's (or our namespace's) root:
-         * a bind of a subtree would need path arithmetic we can skip. */
-        if (strcmp(root, "/") != 0)
-            continue;
-        snprintf(out, cap, "%s", mnt);
-        return 0;
+        int found = line && mount_line(line, ctl, out, cap);
+        free(line);
+        if (found)
+            return 0;
     }
     return -1;
 }
 
 static char *read_small(const char *dir, const char *file) {
-    char path[2200];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    return nox__read_file_at(AT_FDCWD, path, 4096, NULL);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    char *s = dfd >= 0 ? nox__read_file_at(dfd, file, 4096, NULL) : NULL;
+    if (dfd >= 0)
+        close(dfd);
+    return s;
 }
 
 void local_cgroup_plan(local_cg_plan *p) {
@@ -116,7 +126,7 @@ void local_cgroup_plan_from(local_cg_plan *p, const char *self, const char *mi) 
     uid_t uid = geteuid();
     /* The v2 parent: the delegated cgroup we are told, or our own. */
     const char *env = getenv("NOXRUNNER_CGROUP");
-    char mnt[1024], path[1024];
+    char mnt[PATH_MAX], path[PATH_MAX];
     if (env && *env) {
         struct stat st;
         p->v2_from_env = 1;
@@ -136,7 +146,7 @@ void local_cgroup_plan_from(local_cg_plan *p, const char *self, const char *mi) 
     } else if (mount_of(mi, "", mnt, sizeof mnt) != 0 || own_path(self, "", path, sizeof path)) {
         snprintf(p->v2_why, sizeof p->v2_why, "no cgroup v2 hierarchy is mounted");
     } else {
-        char own[2100];
+        char own[2 * PATH_MAX];
         snprintf(own, sizeof own, "%s%s", mnt, strcmp(path, "/") ? path : "");
         char *sub = read_small(own, "cgroup.subtree_control");
         int usable = !strcmp(path, "/");
@@ -152,7 +162,7 @@ void local_cgroup_plan_from(local_cg_plan *p, const char *self, const char *mi) 
     }
     char *ctl = NULL, *sub = NULL;
     if (*p->v2_parent) {
-        char procs[1200];
+        char procs[PATH_MAX + 32];
         snprintf(procs, sizeof procs, "%s/cgroup.procs", p->v2_parent);
         p->v2_writable = access(p->v2_parent, W_OK | X_OK) == 0 && access(procs, W_OK) == 0;
         if (!p->v2_writable)
@@ -163,9 +173,9 @@ void local_cgroup_plan_from(local_cg_plan *p, const char *self, const char *mi) 
     }
     for (int c = 0; c < LOCAL_CG_COUNT; c++) {
         const char *name = local_cg_names[c];
-        char v2why[1200] = "";
+        char v2why[LOCAL_CG_WHY_MAX] = "";
         if (*p->v2_parent && p->v2_writable && ctl && has_word(ctl, name)) {
-            char sc[1200];
+            char sc[PATH_MAX + 32];
             snprintf(sc, sizeof sc, "%s/cgroup.subtree_control", p->v2_parent);
             p->ctl[c].v2_enabled = sub && has_word(sub, name);
             if (p->ctl[c].v2_enabled || access(sc, W_OK) == 0) {
@@ -184,11 +194,11 @@ void local_cgroup_plan_from(local_cg_plan *p, const char *self, const char *mi) 
             snprintf(v2why, sizeof v2why, "%.1000s", *p->v2_why ? p->v2_why : "no cgroup v2");
         }
         /* v1: our own cgroup in the hierarchy that holds the controller. */
-        char v1why[1200] = "";
+        char v1why[LOCAL_CG_WHY_MAX] = "";
         if (mount_of(mi, name, mnt, sizeof mnt) != 0 || own_path(self, name, path, sizeof path)) {
             snprintf(v1why, sizeof v1why, "no cgroup v1 %s hierarchy", name);
         } else {
-            char dir[2100];
+            char dir[2 * PATH_MAX];
             snprintf(dir, sizeof dir, "%s%s", mnt, strcmp(path, "/") ? path : "");
             if (access(dir, W_OK | X_OK) == 0)
                 snprintf(p->ctl[c].v1_parent, sizeof p->ctl[c].v1_parent, "%.1000s", dir);
@@ -199,33 +209,33 @@ void local_cgroup_plan_from(local_cg_plan *p, const char *self, const char *mi) 
         if (p->ctl[c].where == LOCAL_CG_NONE && *p->ctl[c].v1_parent)
             p->ctl[c].where = LOCAL_CG_V1;
         if (p->ctl[c].where == LOCAL_CG_NONE)
-            snprintf(p->ctl[c].why, sizeof p->ctl[c].why, "%.500s; %.500s", v2why, v1why);
+            snprintf(p->ctl[c].why, sizeof p->ctl[c].why, "%s; %s", v2why, v1why);
     }
     free(ctl);
     free(sub);
 }
 
-void local_cgroup_status(char *out, size_t cap) {
-    local_cg_plan p;
-    local_cgroup_plan(&p);
-    size_t n = 0;
-#define ADD(...)                                                                   \
-    do {                                                                           \
-        if (n < cap)                                                               \
-            n += (size_t)snprintf(out + n, cap - n, __VA_ARGS__);                  \
-    } while (0)
-    if (*p.v2_parent && p.v2_writable)
-        ADD("cgroup v2 %s%s: a cgroup per sandbox (membership, cgroup.kill)", p.v2_parent,
-            p.v2_from_env ? " (NOXRUNNER_CGROUP)" : "");
+int local_cgroup_status(nox__buf *out) {
+    local_cg_plan *p = calloc(1, sizeof *p);
+    if (!p)
+        return NOX_ENOMEM;
+    local_cgroup_plan(p);
+    int rc;
+    if (*p->v2_parent && p->v2_writable)
+        rc = nox__buf_printf(out, "cgroup v2 %s%s: a cgroup per sandbox (membership, "
+                             "cgroup.kill)", p->v2_parent,
+                             p->v2_from_env ? " (NOXRUNNER_CGROUP)" : "");
     else
-        ADD("no cgroup v2 per sandbox: %s", p.v2_why);
-    for (int c = 0; c < LOCAL_CG_COUNT; c++) {
-        if (p.ctl[c].where == LOCAL_CG_V2)
-            ADD("; %s: cgroup v2", local_cg_names[c]);
-        else if (p.ctl[c].where == LOCAL_CG_V1)
-            ADD("; %s: cgroup v1 under %s", local_cg_names[c], p.ctl[c].v1_parent);
+        rc = nox__buf_printf(out, "no cgroup v2 per sandbox: %s", p->v2_why);
+    for (int c = 0; c < LOCAL_CG_COUNT && rc == 0; c++) {
+        const char *name = local_cg_names[c];
+        if (p->ctl[c].where == LOCAL_CG_V2)
+            rc = nox__buf_printf(out, "; %s: cgroup v2", name);
+        else if (p->ctl[c].where == LOCAL_CG_V1)
+            rc = nox__buf_printf(out, "; %s: cgroup v1 under %s", name, p->ctl[c].v1_parent);
         else
-            ADD("; %s: not enforced (%s)", local_cg_names[c], p.ctl[c].why);
+            rc = nox__buf_printf(out, "; %s: not enforced (%s)", name, p->ctl[c].why);
     }
-#undef ADD
+    free(p);
+    return rc;
 }

@@ -82,6 +82,12 @@ static const char *cg_how(const local_cg_plan *p, int c) {
     return p->ctl[c].where == LOCAL_CG_V2 ? v2[c] : p->ctl[c].where == LOCAL_CG_V1 ? v1[c] : NULL;
 }
 
+/* Add b's text as key (b is emptied). */
+static void put_text(cJSON *l, const char *key, nox__buf *b) {
+    cJSON_AddStringToObject(l, key, nox__buf_str(b));
+    nox__buf_free(b);
+}
+
 /* What a create's limits become at the level in force. Each sandbox's
  * meta.json says what held for it (the agent falls back when a cgroup
  * cannot be made). */
@@ -89,9 +95,10 @@ static void add_limits(local_be *L, cJSON *o) {
     cJSON *l = cJSON_AddObjectToObject(o, "limits");
     if (!l)
         return;
-    char cg[4600];
-    local_cgroup_status(cg, sizeof cg);
-    cJSON_AddStringToObject(l, "cgroup", cg);
+    nox__buf cg = {0};
+    if (local_cgroup_status(&cg) == 0)
+        cJSON_AddStringToObject(l, "cgroup", nox__buf_str(&cg));
+    nox__buf_free(&cg);
     if (L->iso != NOX_ISOLATION_NAMESPACES) {
         const char *no = "not enforced at isolation level none";
         cJSON_AddStringToObject(l, "memory", no);
@@ -104,34 +111,30 @@ static void add_limits(local_be *L, cJSON *o) {
     if (!p)
         return;
     local_cgroup_plan(p);
-    char buf[1600];
+    nox__buf b = {0};
     const char *how = cg_how(p, LOCAL_CG_MEMORY);
     if (how)
-        snprintf(buf, sizeof buf, "memoryLimit as %s of the whole sandbox, and as RLIMIT_AS "
-                 "of every process", how);
+        nox__buf_printf(&b, "memoryLimit as %s of the whole sandbox, and as RLIMIT_AS of every "
+                        "process", how);
     else
-        snprintf(buf, sizeof buf, "memoryLimit as RLIMIT_AS of every process (per process, "
-                 "not a total); the whole sandbox is not limited: %s",
-                 p->ctl[LOCAL_CG_MEMORY].why);
-    cJSON_AddStringToObject(l, "memory", buf);
+        nox__buf_printf(&b, "memoryLimit as RLIMIT_AS of every process (per process, not a "
+                        "total); the whole sandbox is not limited: %s",
+                        p->ctl[LOCAL_CG_MEMORY].why);
+    put_text(l, "memory", &b);
     if ((how = cg_how(p, LOCAL_CG_CPU)))
-        snprintf(buf, sizeof buf, "cpuLimit as %s", how);
+        nox__buf_printf(&b, "cpuLimit as %s", how);
     else
-        snprintf(buf, sizeof buf, "not enforced: %s; the agent logs a warning when a cpuLimit "
-                 "is asked for", p->ctl[LOCAL_CG_CPU].why);
-    cJSON_AddStringToObject(l, "cpu", buf);
-    int root = geteuid() == 0;
-    char whole[1300];
+        nox__buf_printf(&b, "not enforced: %s; the agent logs a warning when a cpuLimit is "
+                        "asked for", p->ctl[LOCAL_CG_CPU].why);
+    put_text(l, "cpu", &b);
+    nox__buf_append_str(&b, geteuid() == 0 ? "RLIMIT_NPROC 1024 on the sandbox's own host uid"
+                                           : "RLIMIT_NPROC: the caller's current tasks + 1024 "
+                                             "(the uid is shared with the caller)");
     if ((how = cg_how(p, LOCAL_CG_PIDS)))
-        snprintf(whole, sizeof whole, "; %s 1088 of the whole sandbox", how);
+        nox__buf_printf(&b, "; %s 1088 of the whole sandbox", how);
     else
-        snprintf(whole, sizeof whole, "; no pids cgroup: %s", p->ctl[LOCAL_CG_PIDS].why);
-    snprintf(buf, sizeof buf, "%s%s",
-             root ? "RLIMIT_NPROC 1024 on the sandbox's own host uid"
-                  : "RLIMIT_NPROC: the caller's current tasks + 1024 (the uid is shared with "
-                    "the caller)",
-             whole);
-    cJSON_AddStringToObject(l, "pids", buf);
+        nox__buf_printf(&b, "; no pids cgroup: %s", p->ctl[LOCAL_CG_PIDS].why);
+    put_text(l, "pids", &b);
     free(p);
     cJSON_AddStringToObject(l, "openFiles", "RLIMIT_NOFILE 4096");
     cJSON_AddStringToObject(l, "ephemeralStorage", "ephemeralStorageLimit as RLIMIT_FSIZE "

@@ -14,6 +14,7 @@
 #include "local/local_impl.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -194,7 +195,7 @@ int local_isolation_args(local_be *L, const nox__sandbox_opts *o, char **args, s
                         L->iso_reason);
     if (o->image) {
         struct stat st;
-        char sh[4200];
+        char sh[PATH_MAX];
         if (o->image[0] != '/' || stat(o->image, &st) != 0 || !S_ISDIR(st.st_mode))
             return nox__err(err, NOX_EINVAL,
                             "image \"%s\" is not available to the local backend: it runs the "

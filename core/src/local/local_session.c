@@ -6,6 +6,7 @@
 
 #include <cJSON.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -267,7 +268,7 @@ int local_connect(local_be *L, const char *sid, int *fd_out, nox_error **err) {
     char name[67];
     nox__session_dirname(sid, name);
     /* Fast path: the socket by its path, when that fits in sun_path. */
-    char dir[4200];
+    char dir[PATH_MAX]; /* longer: no fast path (sun_path is shorter anyway) */
     int dl = snprintf(dir, sizeof dir, "%s/%s", L->base, name);
     if (dl > 0 && (size_t)dl < sizeof dir) {
         int fd = nox__unix_connect_at(-1, dir, NOX_SOCK_FILE);
