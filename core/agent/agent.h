@@ -106,7 +106,7 @@ typedef struct cg_ctl {
     int where;        /* LOCAL_CG_NONE, _V1 or _V2 (base/cgroup_plan.h) */
     int dir;          /* index into dirs, or -1 */
     char setting[128]; /* what was written, as "file value" */
-    char why[2 * LOCAL_CG_WHY_MAX]; /* where == LOCAL_CG_NONE: why */
+    char why[2 * LOCAL_CG_WHY_MAX + 8]; /* where == LOCAL_CG_NONE: why */
 } cg_ctl;
 typedef struct cg_state {
     cg_ctl ctl[LOCAL_CG_COUNT]; /* memory, pids, cpu (LOCAL_CG_*) */

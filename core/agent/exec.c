@@ -179,8 +179,9 @@ static exec_state send_synthetic(exec_run *x, int code, const char *why) {
 }
 
 static int parse_fields(exec_run *x, const uint8_t *req, size_t n) {
-    static const char *const base_env[] = {"PATH=" DEFAULT_PATH, "HOME=/workspace",
-                                           "LANG=C.UTF-8", "TERM=xterm"};
+    static const char base_path[] = "PATH=" DEFAULT_PATH;
+    static const char *const base_env[] = {base_path, "HOME=/workspace", "LANG=C.UTF-8",
+                                           "TERM=xterm"};
     int bad = 0;
     for (size_t i = 0; i < sizeof base_env / sizeof base_env[0]; i++)
         bad |= env_set(&x->env, base_env[i], strlen(base_env[i]));

@@ -24,7 +24,7 @@ static void write_all(int fd, const char *p, size_t n) {
     }
 }
 
-static void vlog(const char *fmt, va_list ap) {
+static void NOX_PRINTF(1, 0) vlog(const char *fmt, va_list ap) {
     char ts[32];
     time_t now = time(NULL);
     struct tm tm;

@@ -28,7 +28,7 @@ typedef struct local_cg_plan {
         int where;            /* LOCAL_CG_* */
         int v2_enabled;       /* already in the v2 parent's subtree_control */
         char v1_parent[PATH_MAX]; /* our own cgroup in the v1 hierarchy, if writable */
-        char why[2 * LOCAL_CG_WHY_MAX]; /* where == LOCAL_CG_NONE: why not v2; why not v1 */
+        char why[2 * LOCAL_CG_WHY_MAX + 8]; /* where == LOCAL_CG_NONE: why not v2; why not v1 */
     } ctl[LOCAL_CG_COUNT];
 } local_cg_plan;
 void local_cgroup_plan(local_cg_plan *p);
