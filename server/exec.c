@@ -7,6 +7,7 @@
  * and everything it started) instead of letting it run to its timeout.
  */
 #include "body.h"
+#include "base/text.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -119,12 +120,14 @@ static int parse_exec(request *r, exec_req *e) {
         body_string(r, e->body, "stdinBase64", &in_b64) != 0)
         return -1;
     if (in_b64) {
-        int bad;
-        size_t len = 0;
-        e->stdin_buf = base64_decode(in_b64, strlen(in_b64), &len, &bad);
+        size_t b64_len = strlen(in_b64), len = 0;
+        e->stdin_buf = malloc(nox__base64_decoded_max(b64_len));
         if (!e->stdin_buf) {
-            respond_error(r, bad ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_INTERNAL_SERVER_ERROR,
-                          bad ? "\"stdinBase64\" is not valid base64" : "out of memory");
+            respond_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+            return -1;
+        }
+        if (nox__base64_decode(in_b64, b64_len, e->stdin_buf, &len) != 0) {
+            respond_error(r, MHD_HTTP_BAD_REQUEST, "\"stdinBase64\" is not valid base64");
             return -1;
         }
         e->o.stdin_data = e->stdin_buf;
@@ -317,7 +320,7 @@ static int chunk_line(ndjson *n, int idx, const uint8_t *data, size_t len, int f
     memcpy(tmp, n->carry[idx], n->carry_len[idx]);
     if (len)
         memcpy(tmp + n->carry_len[idx], data, len);
-    size_t tail = final ? 0 : utf8_incomplete_tail(tmp, total);
+    size_t tail = final ? 0 : nox__utf8_incomplete_tail(tmp, total);
     memcpy(n->carry[idx], tmp + total - tail, tail);
     n->carry_len[idx] = tail;
     if (total - tail == 0 && !n->raw) {

@@ -247,15 +247,6 @@ void jw_raw(jw *w, const char *s, size_t n);
  * failure. w is emptied either way. */
 char *jw_take(jw *w, size_t *len);
 
-/* Bytes at the end of s[0..n) that begin a UTF-8 sequence not yet
- * complete (0..3): a streamed chunk keeps them for the next one. */
-size_t utf8_incomplete_tail(const uint8_t *s, size_t n);
-
-/* Decode standard base64 (padding optional, no whitespace). Returns a
- * malloc'd buffer (NUL-terminated beyond *out_len), NULL when invalid or
- * out of memory (*bad tells which). */
-uint8_t *base64_decode(const char *s, size_t n, size_t *out_len, int *bad);
-
 /* ---- access_log.c ---------------------------------------------------------------- */
 
 /* The client's X-Request-Id when sane (1..128 printable ASCII, no
