@@ -16,6 +16,10 @@
  *   - Objects may be freed in any order: a result never refers back to the
  *     client that produced it.
  *   - A nox_client may be used from many threads at once.
+ *   - "Part A", "Part B" and "B1".."B6" name sections of the HTTP wire
+ *     contract, docs/spec/backend-api-v1.md in the source repository: Part A
+ *     is what every compatible server offers, Part B our optional
+ *     extensions (B5 is introspection: GET /v1/sandboxes[/{id}], /v1/info).
  */
 #ifndef NOXRUNNER_H
 #define NOXRUNNER_H
