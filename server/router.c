@@ -198,18 +198,19 @@ static const route_entry routes[] = {
 static int path_matches(const char *pattern, const char *p, const char *end,
                         const char **id, size_t *id_len) {
     while (*pattern) {
-        if (strncmp(pattern, "{id}", 4) == 0) {
+        if (*pattern == '{') { /* "{id}", the only placeholder */
             const char *stop = memchr(p, '/', (size_t)(end - p));
             *id = p;
             p = stop ? stop : end;
             *id_len = (size_t)(p - *id);
             pattern += 4;
-        } else if (p < end && *p == *pattern) {
-            p++;
-            pattern++;
-        } else {
-            return 0;
+            continue;
         }
+        size_t lit = strcspn(pattern, "{"); /* a literal run, compared at once */
+        if ((size_t)(end - p) < lit || memcmp(p, pattern, lit) != 0)
+            return 0;
+        p += lit;
+        pattern += lit;
     }
     return p == end;
 }
