@@ -132,8 +132,8 @@ void nox__http_spool_close(nox__http_spool *sp);
 
 /* ---- http_json.c -------------------------------------------------------- */
 
-/* The exec request body (see backend-api-v1.md, Part A 4 plus B4 and the
- * rawOutput/stdinBase64 extension). malloc'd NUL-terminated JSON. */
+/* The exec request body (docs/spec/backend-api-v1.md: Part A 4 plus B4
+ * and B7, rawOutput/stdinBase64). malloc'd NUL-terminated JSON. */
 char *nox__http_exec_body(const char *const *argv, size_t argc,
                           const nox__exec_opts *o, nox_error **err);
 char *nox__http_create_body(const nox__sandbox_opts *o, nox_error **err);
