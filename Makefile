@@ -6,8 +6,8 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 
-.PHONY: bench bench-quick all deps build stage demo test test-c test-asan check-abi abi-update \
-        build-clang check-install test-python test-go test-lua test-scenarios clean
+.PHONY: bench bench-quick all deps build stage demo test test-docs test-c test-asan check-abi \
+        abi-update build-clang check-install test-python test-go test-lua test-scenarios clean
 
 all: build
 
@@ -24,8 +24,8 @@ demo: build
 	@home=$$(mktemp -d); NOXRUNNER_HOME=$$home ./$(BUILD)/nox-demo; rc=$$?; \
 	 rm -rf "$$home"; exit $$rc
 
-test: test-c test-asan build-clang check-abi check-install test-python test-go test-lua \
-      test-scenarios
+test: test-docs test-c test-asan build-clang check-abi check-install test-python test-go \
+      test-lua test-scenarios
 	@echo "make test: all suites passed"
 
 test-c: build
@@ -43,6 +43,11 @@ build-clang: deps
 	@command -v clang >/dev/null || scripts/install-deps.sh clang
 	CC=clang cmake -S . -B build-clang $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release
 	cmake --build build-clang -j $(JOBS)
+
+# Every relative link in README.md, docs/ and bindings/*/README.md resolves
+# inside the repository (files and #anchors).
+test-docs:
+	python3 tests/docs/check_links.py
 
 check-abi: build
 	abi/check.sh $(BUILD)

@@ -7,6 +7,7 @@
  * and everything it started) instead of letting it run to its timeout.
  */
 #include "body.h"
+#include "base/text.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -38,13 +39,13 @@ static void exec_req_free(exec_req *e) {
     cJSON_Delete(e->body);
 }
 
-/* 0, or a 400 queued and -1. */
-static int parse_exec(request *r, exec_req *e) {
-    memset(e, 0, sizeof *e);
-    nox_exec_options_init(&e->o, NOX_EXEC_OPTIONS_VERSION);
-    if (body_parse(r, &e->body) != 0)
-        return -1;
+static int out_of_memory(request *r) {
+    respond_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    return -1;
+}
 
+/* "cmd": a non-empty array of strings, borrowed into e->argv. */
+static int parse_cmd(request *r, exec_req *e) {
     const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(e->body, "cmd");
     int n = cJSON_IsArray(cmd) ? cJSON_GetArraySize(cmd) : 0;
     const cJSON *it;
@@ -54,77 +55,70 @@ static int parse_exec(request *r, exec_req *e) {
             all_strings = 0;
     }
     if (!all_strings) {
-        respond_error(r, MHD_HTTP_BAD_REQUEST,
-                      "\"cmd\" must be a non-empty array of strings");
+        respond_error(r, MHD_HTTP_BAD_REQUEST, "\"cmd\" must be a non-empty array of strings");
         return -1;
     }
     e->argv = calloc((size_t)n + 1, sizeof *e->argv);
-    if (!e->argv) {
-        respond_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-        return -1;
-    }
+    if (!e->argv)
+        return out_of_memory(r);
     int i = 0;
     cJSON_ArrayForEach(it, cmd) e->argv[i++] = it->valuestring;
+    return 0;
+}
 
+/* "env": an object of strings (or null), as "K=V" entries in e->env. The
+ * names are checked here: once joined, a '=' in a name is lost. */
+static int parse_env(request *r, exec_req *e) {
     const cJSON *env = cJSON_GetObjectItemCaseSensitive(e->body, "env");
-    if (env && !cJSON_IsNull(env)) {
-        if (!cJSON_IsObject(env)) {
-            respond_error(r, MHD_HTTP_BAD_REQUEST,
-                          "\"env\" must be an object of strings");
-            return -1;
-        }
-        e->env = calloc((size_t)cJSON_GetArraySize(env) + 1, sizeof *e->env);
-        if (!e->env) {
-            respond_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-            return -1;
-        }
-        i = 0;
-        cJSON_ArrayForEach(it, env) {
-            if (!cJSON_IsString(it) || !it->valuestring) {
-                respond_error(r, MHD_HTTP_BAD_REQUEST,
-                              "\"env\" must be an object of strings "
-                              "(\"%.100s\" is not a string)", it->string);
-                return -1;
-            }
-            if (!it->string || !it->string[0] || strchr(it->string, '=')) {
-                respond_error(r, MHD_HTTP_BAD_REQUEST,
-                              "\"env\" names must be non-empty and must not "
-                              "contain \"=\"");
-                return -1;
-            }
-            size_t kl = strlen(it->string), vl = strlen(it->valuestring);
-            char *kv = malloc(kl + vl + 2);
-            if (!kv) {
-                respond_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-                return -1;
-            }
-            memcpy(kv, it->string, kl);
-            kv[kl] = '=';
-            memcpy(kv + kl + 1, it->valuestring, vl + 1);
-            e->env[i++] = kv;
-        }
-        e->o.env = (const char *const *)e->env;
-    }
-
-    int64_t timeout = 0; /* 0: the library's default (30 s) */
-    if (body_int(r, e->body, "timeoutSeconds", 1, MAX_EXEC_TIMEOUT, &timeout) != 0 ||
-        body_string(r, e->body, "workdir", &e->o.workdir) != 0 ||
-        body_bool(r, e->body, "rawOutput", &e->raw) != 0)
+    if (!env || cJSON_IsNull(env))
+        return 0;
+    if (!cJSON_IsObject(env)) {
+        respond_error(r, MHD_HTTP_BAD_REQUEST, "\"env\" must be an object of strings");
         return -1;
-    e->o.timeout_seconds = (int32_t)timeout;
+    }
+    e->env = calloc((size_t)cJSON_GetArraySize(env) + 1, sizeof *e->env);
+    if (!e->env)
+        return out_of_memory(r);
+    int i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, env) {
+        if (!cJSON_IsString(it) || !it->valuestring) {
+            respond_error(r, MHD_HTTP_BAD_REQUEST,
+                          "\"env\" must be an object of strings "
+                          "(\"%.100s\" is not a string)", it->string);
+            return -1;
+        }
+        if (!it->string || !it->string[0] || strchr(it->string, '=')) {
+            respond_error(r, MHD_HTTP_BAD_REQUEST,
+                          "\"env\" names must be non-empty and must not contain \"=\"");
+            return -1;
+        }
+        size_t kl = strlen(it->string), vl = strlen(it->valuestring);
+        char *kv = malloc(kl + vl + 2);
+        if (!kv)
+            return out_of_memory(r);
+        memcpy(kv, it->string, kl);
+        kv[kl] = '=';
+        memcpy(kv + kl + 1, it->valuestring, vl + 1);
+        e->env[i++] = kv;
+    }
+    e->o.env = (const char *const *)e->env;
+    return 0;
+}
 
-    /* stdinBase64 carries exact bytes and wins over stdin. */
+/* "stdinBase64" (exact bytes, preferred) or "stdin" (text). */
+static int parse_stdin(request *r, exec_req *e) {
     const char *in_text = NULL, *in_b64 = NULL;
     if (body_string(r, e->body, "stdin", &in_text) != 0 ||
         body_string(r, e->body, "stdinBase64", &in_b64) != 0)
         return -1;
     if (in_b64) {
-        int bad;
-        size_t len = 0;
-        e->stdin_buf = base64_decode(in_b64, strlen(in_b64), &len, &bad);
-        if (!e->stdin_buf) {
-            respond_error(r, bad ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_INTERNAL_SERVER_ERROR,
-                          bad ? "\"stdinBase64\" is not valid base64" : "out of memory");
+        size_t b64_len = strlen(in_b64), len = 0;
+        e->stdin_buf = malloc(nox__base64_decoded_max(b64_len));
+        if (!e->stdin_buf)
+            return out_of_memory(r);
+        if (nox__base64_decode(in_b64, b64_len, e->stdin_buf, &len) != 0) {
+            respond_error(r, MHD_HTTP_BAD_REQUEST, "\"stdinBase64\" is not valid base64");
             return -1;
         }
         e->o.stdin_data = e->stdin_buf;
@@ -134,6 +128,21 @@ static int parse_exec(request *r, exec_req *e) {
         e->o.stdin_len = strlen(in_text);
     }
     return 0;
+}
+
+/* 0, or a 400 (or 500) queued and -1. */
+static int parse_exec(request *r, exec_req *e) {
+    memset(e, 0, sizeof *e);
+    nox_exec_options_init(&e->o, NOX_EXEC_OPTIONS_VERSION);
+    if (body_parse(r, &e->body) != 0 || parse_cmd(r, e) != 0 || parse_env(r, e) != 0)
+        return -1;
+    int64_t timeout = 0; /* 0: the library's default (30 s) */
+    if (body_int(r, e->body, "timeoutSeconds", 1, MAX_EXEC_TIMEOUT, &timeout) != 0 ||
+        body_string(r, e->body, "workdir", &e->o.workdir) != 0 ||
+        body_bool(r, e->body, "rawOutput", &e->raw) != 0)
+        return -1;
+    e->o.timeout_seconds = (int32_t)timeout;
+    return parse_stdin(r, e);
 }
 
 static int wants_ndjson(const request *r) {
@@ -317,7 +326,7 @@ static int chunk_line(ndjson *n, int idx, const uint8_t *data, size_t len, int f
     memcpy(tmp, n->carry[idx], n->carry_len[idx]);
     if (len)
         memcpy(tmp + n->carry_len[idx], data, len);
-    size_t tail = final ? 0 : utf8_incomplete_tail(tmp, total);
+    size_t tail = final ? 0 : nox__utf8_incomplete_tail(tmp, total);
     memcpy(n->carry[idx], tmp + total - tail, tail);
     n->carry_len[idx] = tail;
     if (total - tail == 0 && !n->raw) {

@@ -1,4 +1,4 @@
-/* json_util.c - writing JSON text from arbitrary bytes, and base64.
+/* json_util.c - writing JSON text from arbitrary bytes.
  *
  * cJSON strings stop at the first NUL and copy invalid UTF-8 through, but
  * command output may hold both. Responses are therefore written here:
@@ -6,6 +6,8 @@
  * by U+FFFD (what Python's errors="replace" does) and NUL as \u0000.
  * Requests are still parsed with cJSON. */
 #include "server.h"
+
+#include "base/text.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -93,60 +95,6 @@ void jw_key(jw *w, const char *key) {
     put(w, "\":", 2);
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when the bytes
- * there are not one; *prefix gets how many bytes form a valid but
- * possibly cut-off beginning (the "maximal subpart" replaced by a single
- * U+FFFD, as Unicode recommends). */
-static size_t utf8_seq(const uint8_t *s, size_t n, size_t *prefix) {
-    uint8_t c = s[0];
-    size_t need;
-    uint8_t lo = 0x80, hi = 0xBF;
-    *prefix = 1;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        need = 1;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        need = 2;
-        if (c == 0xE0)
-            lo = 0xA0; /* overlong */
-        else if (c == 0xED)
-            hi = 0x9F; /* surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 3;
-        if (c == 0xF0)
-            lo = 0x90; /* overlong */
-        else if (c == 0xF4)
-            hi = 0x8F; /* beyond U+10FFFF */
-    } else
-        return 0;
-    for (size_t i = 1; i <= need; i++) {
-        if (i >= n)
-            return 0;
-        uint8_t b = s[i];
-        uint8_t l = i == 1 ? lo : 0x80, h = i == 1 ? hi : 0xBF;
-        if (b < l || b > h)
-            return 0;
-        *prefix = i + 1;
-    }
-    return need + 1;
-}
-
-size_t utf8_incomplete_tail(const uint8_t *s, size_t n) {
-    /* Look back at most 3 bytes for a lead byte whose sequence runs past
-     * the end but is valid so far. */
-    for (size_t back = 1; back <= 3 && back <= n; back++) {
-        const uint8_t *p = s + n - back;
-        if ((*p & 0xC0) == 0x80)
-            continue; /* continuation byte: keep looking for the lead */
-        size_t prefix;
-        if (utf8_seq(p, back, &prefix) == 0 && prefix == back && *p >= 0xC2)
-            return back;
-        return 0;
-    }
-    return 0;
-}
-
 void jw_strn(jw *w, const uint8_t *s, size_t n) {
     static const char hex[] = "0123456789abcdef";
     before_value(w);
@@ -160,7 +108,7 @@ void jw_strn(jw *w, const uint8_t *s, size_t n) {
         }
         if (c >= 0x80) {
             size_t prefix;
-            size_t len = utf8_seq(s + i, n - i, &prefix);
+            size_t len = nox__utf8_seq(s + i, n - i, &prefix);
             if (len) {
                 i += len;
                 continue;
@@ -218,30 +166,15 @@ void jw_bool(jw *w, int v) {
         put(w, "false", 5);
 }
 
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 void jw_base64(jw *w, const uint8_t *s, size_t n) {
     before_value(w);
     put(w, "\"", 1);
     char out[4 * 256];
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)s[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)s[i + 1] << 8;
-        if (i + 2 < n)
-            v |= s[i + 2];
-        out[o++] = b64_alphabet[(v >> 18) & 63];
-        out[o++] = b64_alphabet[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? b64_alphabet[v & 63] : '=';
-        if (o == sizeof out) {
-            put(w, out, o);
-            o = 0;
-        }
+    for (size_t i = 0; i < n; i += 3 * 256) {
+        size_t part = n - i < 3 * 256 ? n - i : 3 * 256;
+        nox__base64_encode_to(out, s + i, part);
+        put(w, out, nox__base64_encoded_len(part));
     }
-    put(w, out, o);
     put(w, "\"", 1);
 }
 
@@ -256,52 +189,5 @@ char *jw_take(jw *w, size_t *len) {
         w->buf = NULL;
     }
     jw_free(w);
-    return out;
-}
-
-static int b64_value(unsigned char c) {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-uint8_t *base64_decode(const char *s, size_t n, size_t *out_len, int *bad) {
-    *bad = 0;
-    while (n > 0 && s[n - 1] == '=')
-        n--;
-    if (n % 4 == 1) {
-        *bad = 1;
-        return NULL;
-    }
-    uint8_t *out = malloc(n / 4 * 3 + 3 + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64_value((unsigned char)s[i]);
-        if (v < 0) {
-            free(out);
-            *bad = 1;
-            return NULL;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    out[o] = 0;
-    *out_len = o;
     return out;
 }

@@ -1,4 +1,4 @@
-/* main.c - noxrunnerd: flags, startup, signals and a clean shutdown.
+/* main.c - noxrunnerd: startup, signals and a clean shutdown (flags: options.c).
  *
  * Startup binds, then prints exactly one line on stdout,
  *   noxrunnerd listening on http://HOST:PORT
@@ -17,54 +17,17 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define EXIT_USAGE 2
-#define IDLE_TIMEOUT_SECONDS 120
 #define ABORT_WAIT_SECONDS 5
-
-static const char usage_text[] =
-    "Usage: noxrunnerd [OPTION]...\n"
-    "Serve NoxRunner sandboxes on this machine over HTTP (backend API v1).\n"
-    "\n"
-    "  --host ADDR             address to bind (default 127.0.0.1); anything\n"
-    "                          but loopback requires a token\n"
-    "  --port N                TCP port (default 8080; 0 picks a free one)\n"
-    "  --token TOKEN           require \"Authorization: Bearer TOKEN\" on every\n"
-    "                          route but /healthz (default: $NOXRUNNER_TOKEN)\n"
-    "  --base-dir DIR          state directory for sandboxes (default: the\n"
-    "                          library's, $NOXRUNNER_HOME or a per-user temp dir)\n"
-    "  --agent PATH            the nox-sandbox agent program\n"
-    "  --isolation LEVEL       auto, none or namespaces (default auto)\n"
-    "  --max-body-bytes N      limit for JSON request bodies (default 8M)\n"
-    "  --max-upload-bytes N    limit for upload bodies (default 8G, like the\n"
-    "                          client's extracted-size limit)\n"
-    "  --max-output-bytes N    captured output per stream and exec (default 1M)\n"
-    "  --threads N             concurrent connections, one thread each\n"
-    "                          (default 128)\n"
-    "  --max-execs-per-sandbox N\n"
-    "                          commands running at once in one sandbox;\n"
-    "                          more get 429 (default 32)\n"
-    "  --grace SECONDS         how long shutdown waits for running requests\n"
-    "                          before canceling them (default 10)\n"
-    "  --keep-sandboxes        do not delete this server's sandboxes on exit\n"
-    "  --quiet                 no access log\n"
-    "  --version               print the version and exit\n"
-    "  --help                  print this help and exit\n"
-    "\n"
-    "Sizes take an optional K, M or G suffix (powers of 1024).\n"
-    "Exit status: 0 after a clean shutdown, 1 on a runtime failure, 2 on a\n"
-    "usage error (including a non-loopback --host without a token).\n";
 
 static int signal_pipe[2] = {-1, -1};
 
@@ -80,46 +43,6 @@ static void on_signal(int sig) {
  * server. A handler (unlike SIG_IGN) is reset by execve, so the sandbox
  * processes the library starts still get the default SIGPIPE. */
 static void on_sigpipe(int sig) { (void)sig; }
-
-static void usage_error(const char *fmt, ...) SRV_PRINTF(1, 2);
-static void usage_error(const char *fmt, ...) {
-    va_list ap;
-    fputs(SRV_NAME ": ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\nTry 'noxrunnerd --help'.\n", stderr);
-    exit(EXIT_USAGE);
-}
-
-static uint64_t parse_size(const char *flag, const char *s) {
-    char *end;
-    errno = 0;
-    if (!*s || *s == '-')
-        usage_error("%s: expected a size, got \"%s\"", flag, s);
-    unsigned long long v = strtoull(s, &end, 10);
-    unsigned shift = 0;
-    switch (*end) {
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    default: break;
-    }
-    if (errno || end == s || *end || v == 0 || v > (UINT64_MAX >> shift))
-        usage_error("%s: expected a positive size like 1048576 or 1M, got \"%s\"",
-                    flag, s);
-    return (uint64_t)v << shift;
-}
-
-static long parse_int(const char *flag, const char *s, long min, long max) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max)
-        usage_error("%s: expected an integer from %ld to %ld, got \"%s\"", flag,
-                    min, max, s);
-    return v;
-}
 
 /* Resolve --host to the address to bind; prefers IPv4 for names like
  * "localhost" that have both. */
@@ -257,118 +180,26 @@ static void shutdown_server(server *s, MHD_socket listen_fd) {
     }
 }
 
-int main(int argc, char **argv) {
-    static server srv;
-    server *s = &srv;
-    srv_config *cfg = &s->cfg;
-    cfg->host = "127.0.0.1";
-    cfg->port = 8080;
-    cfg->isolation = NOX_ISOLATION_AUTO;
-    cfg->max_body_bytes = 8u << 20;
-    cfg->max_upload_bytes = 8ull << 30;
-    cfg->threads = 128;
-    cfg->grace_seconds = 10;
-    cfg->idle_timeout = IDLE_TIMEOUT_SECONDS;
-    cfg->max_execs = 32;
-
-    enum { O_HOST = 256, O_PORT, O_TOKEN, O_BASE, O_AGENT, O_ISO, O_MAXBODY,
-           O_MAXUP, O_MAXOUT, O_THREADS, O_MAXEXECS, O_GRACE, O_KEEP, O_QUIET, O_VERSION,
-           O_HELP };
-    static const struct option opts[] = {
-        {"host", required_argument, NULL, O_HOST},
-        {"port", required_argument, NULL, O_PORT},
-        {"token", required_argument, NULL, O_TOKEN},
-        {"base-dir", required_argument, NULL, O_BASE},
-        {"agent", required_argument, NULL, O_AGENT},
-        {"isolation", required_argument, NULL, O_ISO},
-        {"max-body-bytes", required_argument, NULL, O_MAXBODY},
-        {"max-upload-bytes", required_argument, NULL, O_MAXUP},
-        {"max-output-bytes", required_argument, NULL, O_MAXOUT},
-        {"threads", required_argument, NULL, O_THREADS},
-        {"max-execs-per-sandbox", required_argument, NULL, O_MAXEXECS},
-        {"grace", required_argument, NULL, O_GRACE},
-        {"keep-sandboxes", no_argument, NULL, O_KEEP},
-        {"quiet", no_argument, NULL, O_QUIET},
-        {"version", no_argument, NULL, O_VERSION},
-        {"help", no_argument, NULL, O_HELP},
-        {NULL, 0, NULL, 0}};
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case O_HOST: cfg->host = optarg; break;
-        case O_PORT: cfg->port = (int)parse_int("--port", optarg, 0, 65535); break;
-        case O_TOKEN:
-            if (!*optarg)
-                usage_error("--token: the token must not be empty");
-            cfg->token = optarg;
-            break;
-        case O_BASE: cfg->base_dir = optarg; break;
-        case O_AGENT: cfg->agent_path = optarg; break;
-        case O_ISO:
-            if (strcmp(optarg, "auto") == 0)
-                cfg->isolation = NOX_ISOLATION_AUTO;
-            else if (strcmp(optarg, "none") == 0)
-                cfg->isolation = NOX_ISOLATION_NONE;
-            else if (strcmp(optarg, "namespaces") == 0)
-                cfg->isolation = NOX_ISOLATION_NAMESPACES;
-            else
-                usage_error("--isolation: expected auto, none or namespaces, got \"%s\"",
-                            optarg);
-            break;
-        case O_MAXBODY: cfg->max_body_bytes = parse_size("--max-body-bytes", optarg); break;
-        case O_MAXUP: cfg->max_upload_bytes = parse_size("--max-upload-bytes", optarg); break;
-        case O_MAXOUT: cfg->max_output_bytes = parse_size("--max-output-bytes", optarg); break;
-        case O_THREADS: cfg->threads = (unsigned)parse_int("--threads", optarg, 1, 100000); break;
-        case O_MAXEXECS:
-            cfg->max_execs =
-                (unsigned)parse_int("--max-execs-per-sandbox", optarg, 1, 100000);
-            break;
-        case O_GRACE: cfg->grace_seconds = (unsigned)parse_int("--grace", optarg, 0, 86400); break;
-        case O_KEEP: cfg->keep_sandboxes = 1; break;
-        case O_QUIET: cfg->quiet = 1; break;
-        case O_VERSION:
-            printf(SRV_NAME " %s\n", nox_version_string());
-            return 0;
-        case O_HELP:
-            fputs(usage_text, stdout);
-            return 0;
-        case ':':
-            usage_error("option %s needs a value", argv[optind - 1]);
-            break;
-        default:
-            usage_error("unknown option %s", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        usage_error("unexpected argument \"%s\"", argv[optind]);
-    if (!cfg->token) {
-        const char *env = getenv("NOXRUNNER_TOKEN");
-        if (env && *env)
-            cfg->token = env;
-    }
-    cfg->token_len = cfg->token ? strlen(cfg->token) : 0;
-
-    struct sockaddr_storage addr;
+/* Resolve --host; refuse a non-loopback address without a token (the
+ * process exits with SRV_EXIT_USAGE on either failure). */
+static void check_bind_address(const srv_config *cfg, struct sockaddr_storage *addr) {
     socklen_t addr_len = 0;
-    int grc = resolve_host(cfg->host, cfg->port, &addr, &addr_len);
+    int grc = resolve_host(cfg->host, cfg->port, addr, &addr_len);
     if (grc != 0)
-        usage_error("--host: cannot resolve \"%s\": %s", cfg->host, gai_strerror(grc));
-    if (!is_loopback(&addr) && !cfg->token) {
+        options_usage_error("--host: cannot resolve \"%s\": %s", cfg->host, gai_strerror(grc));
+    if (!is_loopback(addr) && !cfg->token) {
         fprintf(stderr,
                 SRV_NAME ": refusing to listen on non-loopback address \"%s\" without "
                 "a token: anyone who can reach it could run commands here. Set "
                 "--token or $NOXRUNNER_TOKEN, or bind 127.0.0.1.\n",
                 cfg->host);
-        return EXIT_USAGE;
+        exit(SRV_EXIT_USAGE);
     }
+}
 
-    if (install_signals() != 0) {
-        fprintf(stderr, SRV_NAME ": cannot install signal handlers: %s\n",
-                strerror(errno));
-        return 1;
-    }
-
+/* The shared local-backend client every request goes through. */
+static int open_client(server *s) {
+    const srv_config *cfg = &s->cfg;
     nox_client_options o;
     nox_client_options_init(&o, NOX_CLIENT_OPTIONS_VERSION);
     o.backend = NOX_BACKEND_LOCAL;
@@ -381,21 +212,25 @@ int main(int argc, char **argv) {
         fprintf(stderr, SRV_NAME ": cannot set up the local sandbox backend: %s\n",
                 err ? nox_error_message(err) : "unknown error");
         nox_error_free(err);
-        return 1;
+        return -1;
     }
     if (lifecycle_init(s) != 0) {
         fprintf(stderr, SRV_NAME ": out of memory\n");
-        return 1;
+        return -1;
     }
+    return 0;
+}
 
+static int start_daemon(server *s, const struct sockaddr_storage *addr) {
+    const srv_config *cfg = &s->cfg;
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    if (addr.ss_family == AF_INET6)
+    if (addr->ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, router_handle, s,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, /* first, to catch all */
-        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&addr,
+        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)addr,
         MHD_OPTION_URI_LOG_CALLBACK, router_uri_log, s,
         MHD_OPTION_NOTIFY_COMPLETED, router_completed, s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->threads,
@@ -409,26 +244,51 @@ int main(int argc, char **argv) {
     if (!s->daemon) {
         fprintf(stderr, SRV_NAME ": cannot listen on %s port %d: %s\n", cfg->host,
                 cfg->port, strerror(errno));
-        nox_client_free(s->client);
-        return 1;
+        return -1;
     }
+    return 0;
+}
+
+/* The one line on stdout that scripts wait for, then the startup log. */
+static void announce(server *s, const struct sockaddr_storage *addr) {
     const union MHD_DaemonInfo *di =
         MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    int port = di ? di->port : cfg->port;
+    int port = di ? di->port : s->cfg.port;
     char host[INET6_ADDRSTRLEN] = "?";
-    if (addr.ss_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&addr)->sin_addr, host, sizeof host);
-    else
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&addr)->sin6_addr, host,
+    int v6 = addr->ss_family == AF_INET6;
+    if (v6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)addr)->sin6_addr, host,
                   sizeof host);
-    int v6 = addr.ss_family == AF_INET6;
-    printf(SRV_NAME " listening on http://%s%s%s:%d\n", v6 ? "[" : "", host,
-           v6 ? "]" : "", port);
+    else
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)addr)->sin_addr, host, sizeof host);
+    printf(SRV_NAME " listening on http://%s%s%s:%d\n", v6 ? "[" : "", host, v6 ? "]" : "",
+           port);
     fflush(stdout);
     log_msg("version %s, isolation %s, auth %s, pid %d", nox_version_string(),
             nox_isolation_name(nox_client_isolation(s->client)),
-            cfg->token ? "on" : "off", (int)getpid());
+            s->cfg.token ? "on" : "off", (int)getpid());
     log_isolation_fallback(s->client);
+}
+
+int main(int argc, char **argv) {
+    static server srv;
+    server *s = &srv;
+    options_defaults(&s->cfg);
+    if (options_parse(&s->cfg, argc, argv) != 0)
+        return 0; /* --help or --version */
+    struct sockaddr_storage addr;
+    check_bind_address(&s->cfg, &addr);
+    if (install_signals() != 0) {
+        fprintf(stderr, SRV_NAME ": cannot install signal handlers: %s\n", strerror(errno));
+        return 1;
+    }
+    if (open_client(s) != 0)
+        return 1;
+    if (start_daemon(s, &addr) != 0) {
+        nox_client_free(s->client);
+        return 1;
+    }
+    announce(s, &addr);
 
     int sig;
     while ((sig = wait_signal(-1)) == 0) {

@@ -141,15 +141,6 @@ static char *pct_decode(const char *s, size_t n, int plus_space, int *bad) {
     return out;
 }
 
-typedef struct seg {
-    const char *p;
-    size_t n;
-} seg;
-
-static int seg_is(const seg *s, const char *lit) {
-    return s->n == strlen(lit) && memcmp(s->p, lit, s->n) == 0;
-}
-
 /* The value of `key` in the raw query string, decoded; NULL when absent
  * or empty (meaning: the default). */
 static int query_param(const char *query, const char *key, char **out) {
@@ -171,96 +162,65 @@ static int query_param(const char *query, const char *key, char **out) {
     return 0;
 }
 
-/* Route r from its raw URI. 0, or an error already queued (-1). */
-static int route(request *r) {
-    const char *uri = r->uri;
-    const char *q = strchr(uri, '?');
-    size_t path_len = q ? (size_t)(q - uri) : strlen(uri);
-    seg segs[8];
-    size_t n = 0;
-    if (path_len == 0 || uri[0] != '/') {
-        respond_error(r, MHD_HTTP_NOT_FOUND, "no such endpoint");
-        return -1;
-    }
-    const char *p = uri + 1, *end = uri + path_len;
-    for (;;) {
-        const char *slash = memchr(p, '/', (size_t)(end - p));
-        const char *stop = slash ? slash : end;
-        if (n == sizeof segs / sizeof segs[0]) {
-            n++;
-            break;
+/* ---- routes ------------------------------------------------------------------------ */
+
+/* Every endpoint: method and path pattern to handler. "{id}" stands for
+ * one path segment, the percent-encoded session id; `query` names the
+ * query parameter that carries a path inside the sandbox. Entries with
+ * the same pattern are listed together, in the order the Allow header
+ * gives their methods. */
+typedef struct route_entry {
+    const char *method;
+    const char *pattern;
+    route_id id;
+    const char *query;
+    request_handler handle;
+} route_entry;
+
+static const route_entry routes[] = {
+    {"GET", "/healthz", ROUTE_HEALTHZ, NULL, handle_healthz},
+    {"HEAD", "/healthz", ROUTE_HEALTHZ, NULL, handle_healthz},
+    {"GET", "/v1/info", ROUTE_INFO, NULL, handle_info},
+    {"GET", "/v1/sandboxes", ROUTE_LIST, NULL, handle_list},
+    {"GET", "/v1/sandboxes/{id}", ROUTE_SANDBOX, NULL, handle_get},
+    {"PUT", "/v1/sandboxes/{id}", ROUTE_SANDBOX, NULL, handle_create},
+    {"DELETE", "/v1/sandboxes/{id}", ROUTE_SANDBOX, NULL, handle_delete},
+    {"POST", "/v1/sandboxes/{id}/touch", ROUTE_TOUCH, NULL, handle_touch},
+    {"POST", "/v1/sandboxes/{id}/exec", ROUTE_EXEC, NULL, handle_exec},
+    {"POST", "/v1/sandboxes/{id}/files/upload", ROUTE_UPLOAD, "dest", handle_upload},
+    {"GET", "/v1/sandboxes/{id}/files/download", ROUTE_DOWNLOAD, "src", handle_download},
+};
+
+#define N_ROUTES (sizeof routes / sizeof routes[0])
+
+/* Does the raw path [p, end) match pattern? *id gets the "{id}" segment
+ * (still percent-encoded). */
+static int path_matches(const char *pattern, const char *p, const char *end,
+                        const char **id, size_t *id_len) {
+    while (*pattern) {
+        if (*pattern == '{') { /* "{id}", the only placeholder */
+            const char *stop = memchr(p, '/', (size_t)(end - p));
+            *id = p;
+            p = stop ? stop : end;
+            *id_len = (size_t)(p - *id);
+            pattern += 4;
+            continue;
         }
-        segs[n].p = p;
-        segs[n].n = (size_t)(stop - p);
-        n++;
-        if (!slash)
-            break;
-        p = slash + 1;
+        size_t lit = strcspn(pattern, "{"); /* a literal run, compared at once */
+        if ((size_t)(end - p) < lit || memcmp(p, pattern, lit) != 0)
+            return 0;
+        p += lit;
+        pattern += lit;
     }
+    return p == end;
+}
 
-    const char *allow = NULL;
-    route_id id = ROUTE_NONE;
-    const char *param = NULL;
-    if (n == 1 && seg_is(&segs[0], "healthz")) {
-        id = ROUTE_HEALTHZ;
-        allow = "GET, HEAD";
-    } else if (n >= 2 && seg_is(&segs[0], "v1")) {
-        if (n == 2 && seg_is(&segs[1], "info")) {
-            id = ROUTE_INFO;
-            allow = "GET";
-        } else if (seg_is(&segs[1], "sandboxes")) {
-            if (n == 2) {
-                id = ROUTE_LIST;
-                allow = "GET";
-            } else if (n == 3) {
-                id = ROUTE_SANDBOX;
-                allow = "GET, PUT, DELETE";
-            } else if (n == 4 && seg_is(&segs[3], "touch")) {
-                id = ROUTE_TOUCH;
-                allow = "POST";
-            } else if (n == 4 && seg_is(&segs[3], "exec")) {
-                id = ROUTE_EXEC;
-                allow = "POST";
-            } else if (n == 5 && seg_is(&segs[3], "files") &&
-                       seg_is(&segs[4], "upload")) {
-                id = ROUTE_UPLOAD;
-                allow = "POST";
-                param = "dest";
-            } else if (n == 5 && seg_is(&segs[3], "files") &&
-                       seg_is(&segs[4], "download")) {
-                id = ROUTE_DOWNLOAD;
-                allow = "GET";
-                param = "src";
-            }
-        }
-    }
-    if (id == ROUTE_NONE) {
-        respond_error(r, MHD_HTTP_NOT_FOUND, "no such endpoint: %s %.*s", r->method,
-                      (int)(path_len > 200 ? 200 : path_len), uri);
-        return -1;
-    }
-    r->route = id;
-
-    /* Method check: allow is a ", "-separated list. */
-    int allowed = 0;
-    size_t mlen = strlen(r->method);
-    for (const char *a = allow; *a;) {
-        const char *comma = strchr(a, ',');
-        size_t len = comma ? (size_t)(comma - a) : strlen(a);
-        if (len == mlen && memcmp(a, r->method, len) == 0)
-            allowed = 1;
-        if (!comma)
-            break;
-        a = comma + 2;
-    }
-    if (!allowed) {
-        respond_method_not_allowed(r, allow);
-        return -1;
-    }
-
-    if (n >= 3) {
-        int bad;
-        r->sid = pct_decode(segs[2].p, segs[2].n, 0, &bad);
+/* The decoded session id and query parameter of a routed request. 0, or
+ * an error already queued (-1). */
+static int take_path_params(request *r, const char *id, size_t id_len, const char *query) {
+    int bad;
+    if (id) {
+        r->sid = pct_decode(id, id_len, 0, &bad);
         if (!r->sid) {
             if (bad)
                 respond_error(r, MHD_HTTP_BAD_REQUEST,
@@ -271,19 +231,56 @@ static int route(request *r) {
             return -1;
         }
     }
-    if (param && q) {
-        int rc = query_param(q + 1, param, &r->path_param);
-        if (rc != 0) {
-            if (rc == -1)
-                respond_error(r, MHD_HTTP_BAD_REQUEST,
-                              "invalid \"%s\" parameter: bad percent-encoding or "
-                              "an encoded NUL", param);
-            else
-                respond_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    const char *param = r->entry->query;
+    if (param && query) {
+        int rc = query_param(query + 1, param, &r->path_param);
+        if (rc == -1)
+            respond_error(r, MHD_HTTP_BAD_REQUEST,
+                          "invalid \"%s\" parameter: bad percent-encoding or "
+                          "an encoded NUL", param);
+        else if (rc != 0)
+            respond_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        if (rc != 0)
             return -1;
-        }
     }
     return 0;
+}
+
+/* Route r from its raw URI: a 404 when no pattern matches, a 405 naming
+ * the allowed methods when the method does not. 0, or an error already
+ * queued (-1). */
+static int route(request *r) {
+    const char *uri = r->uri;
+    const char *q = strchr(uri, '?');
+    const char *end = q ? q : uri + strlen(uri);
+    if (end == uri || uri[0] != '/') {
+        respond_error(r, MHD_HTTP_NOT_FOUND, "no such endpoint");
+        return -1;
+    }
+    char allow[64] = "";
+    const char *id = NULL;
+    size_t id_len = 0;
+    for (size_t i = 0; i < N_ROUTES && !r->entry; i++) {
+        if (!path_matches(routes[i].pattern, uri, end, &id, &id_len))
+            continue;
+        if (strcmp(routes[i].method, r->method) == 0)
+            r->entry = &routes[i];
+        else
+            snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",
+                     *allow ? ", " : "", routes[i].method);
+    }
+    if (!r->entry && !*allow) {
+        size_t path_len = (size_t)(end - uri);
+        respond_error(r, MHD_HTTP_NOT_FOUND, "no such endpoint: %s %.*s", r->method,
+                      (int)(path_len > 200 ? 200 : path_len), uri);
+        return -1;
+    }
+    if (!r->entry) {
+        respond_method_not_allowed(r, allow);
+        return -1;
+    }
+    r->route = r->entry->id;
+    return take_path_params(r, id, id_len, q);
 }
 
 /* ---- authentication ------------------------------------------------------------ */
@@ -421,22 +418,8 @@ static enum MHD_Result dispatch(request *r) {
         return respond_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
                              "cannot take the request body: %s",
                              strerror(r->body_io_errno));
-    switch (r->route) {
-    case ROUTE_HEALTHZ: return handle_healthz(r);
-    case ROUTE_INFO: return handle_info(r);
-    case ROUTE_LIST: return handle_list(r);
-    case ROUTE_SANDBOX:
-        if (strcmp(r->method, "PUT") == 0)
-            return handle_create(r);
-        if (strcmp(r->method, "DELETE") == 0)
-            return handle_delete(r);
-        return handle_get(r);
-    case ROUTE_TOUCH: return handle_touch(r);
-    case ROUTE_EXEC: return handle_exec(r);
-    case ROUTE_UPLOAD: return handle_upload(r);
-    case ROUTE_DOWNLOAD: return handle_download(r);
-    case ROUTE_NONE: break;
-    }
+    if (r->entry)
+        return r->entry->handle(r);
     return respond_error(r, MHD_HTTP_NOT_FOUND, "no such endpoint");
 }
 

@@ -31,7 +31,9 @@
 #define SRV_NAME "noxrunnerd"
 #define SRV_MAX_REQUEST_ID 128
 
-/* ---- configuration (main.c fills it from flags) -------------------------- */
+/* ---- configuration (options.c fills it from flags) ------------------------ */
+
+#define SRV_EXIT_USAGE 2
 
 typedef struct srv_config {
     const char *host;          /* bind address as given */
@@ -51,6 +53,15 @@ typedef struct srv_config {
     int keep_sandboxes;        /* do not delete our sandboxes on exit */
     int quiet;                 /* no access log */
 } srv_config;
+
+/* The defaults --help states. */
+void options_defaults(srv_config *cfg);
+/* Fill cfg from argv (and $NOXRUNNER_TOKEN). Returns 1 when --help or
+ * --version printed their text and the process should exit 0; a usage
+ * error prints why and exits with SRV_EXIT_USAGE. */
+int options_parse(srv_config *cfg, int argc, char **argv);
+/* "noxrunnerd: <message>" and a hint on stderr; exit(SRV_EXIT_USAGE). */
+void options_usage_error(const char *fmt, ...) SRV_PRINTF(1, 2) __attribute__((noreturn));
 
 /* ---- the server ----------------------------------------------------------- */
 
@@ -125,6 +136,7 @@ typedef struct request {
     int responded;                /* a response is queued */
 
     route_id route;
+    const struct route_entry *entry; /* router.c's table row; NULL: none */
     char *sid;                    /* decoded session id */
     char *path_param;             /* decoded ?dest= or ?src=; NULL: default */
 
@@ -146,6 +158,9 @@ typedef struct request {
      * agent connection is not something the client should wait for. */
     nox_exec_stream *spent_stream;
 } request;
+
+/* What answers a routed request (the handle_* functions below). */
+typedef enum MHD_Result (*request_handler)(request *r);
 
 void request_unref(request *r);
 /* Queue resp with the common headers (X-Request-Id, ...) and release it.
@@ -246,15 +261,6 @@ void jw_raw(jw *w, const char *s, size_t n);
 /* Hand over the text (malloc'd, NUL-terminated); NULL after an allocation
  * failure. w is emptied either way. */
 char *jw_take(jw *w, size_t *len);
-
-/* Bytes at the end of s[0..n) that begin a UTF-8 sequence not yet
- * complete (0..3): a streamed chunk keeps them for the next one. */
-size_t utf8_incomplete_tail(const uint8_t *s, size_t n);
-
-/* Decode standard base64 (padding optional, no whitespace). Returns a
- * malloc'd buffer (NUL-terminated beyond *out_len), NULL when invalid or
- * out of memory (*bad tells which). */
-uint8_t *base64_decode(const char *s, size_t n, size_t *out_len, int *bad);
 
 /* ---- access_log.c ---------------------------------------------------------------- */
 

@@ -33,8 +33,7 @@ type Client struct {
 	ptr     *C.nox_client
 	cleanup runtime.Cleanup
 
-	backend   Backend
-	maxOutput uint64
+	backend Backend
 }
 
 // New creates a client. Nothing is contacted yet: the HTTP backend only
@@ -85,10 +84,7 @@ func New(opts ...Option) (*Client, error) {
 		C.nox_client_free(ptr)
 		return nil, takeError(rc, cerr)
 	}
-	c := &Client{ptr: ptr, backend: cfg.backend, maxOutput: cfg.maxOutput}
-	if c.maxOutput == 0 {
-		c.maxOutput = 1 << 20 // the core's default, NOX_DEFAULT_MAX_OUTPUT
-	}
+	c := &Client{ptr: ptr, backend: cfg.backend}
 	// The safety net for a client nobody closed; Close stops it.
 	c.cleanup = runtime.AddCleanup(c, func(p *C.nox_client) { C.nox_client_free(p) }, ptr)
 	return c, nil

@@ -92,12 +92,9 @@ func (c *Client) Exec(ctx context.Context, sessionID string, cmd []string, opts 
 		return nil, err
 	}
 	defer s.Close()
-	limit := c.maxOutput
-	if opts != nil && opts.MaxOutput > 0 {
-		limit = opts.MaxOutput
-	}
+	// The core caps each stream (opts.MaxOutput, else the client's cap,
+	// else its default) and reports the cut in the exit result.
 	var out, errb []byte
-	var outCut, errCut bool
 	for {
 		ev, err := s.Next(ctx)
 		if err != nil {
@@ -105,14 +102,12 @@ func (c *Client) Exec(ctx context.Context, sessionID string, cmd []string, opts 
 		}
 		switch ev.Kind {
 		case EventStdout:
-			out, outCut = appendCapped(out, outCut, ev.Data, limit)
+			out = append(out, ev.Data...)
 		case EventStderr:
-			errb, errCut = appendCapped(errb, errCut, ev.Data, limit)
+			errb = append(errb, ev.Data...)
 		case EventExit:
 			r := *ev.Result
 			r.Stdout, r.Stderr = nonNil(out), nonNil(errb)
-			r.StdoutTruncated = r.StdoutTruncated || outCut
-			r.StderrTruncated = r.StderrTruncated || errCut
 			return &r, nil
 		}
 	}
@@ -183,18 +178,6 @@ func (c *Client) execBlocking(ctx context.Context, sessionID string, cmd []strin
 // variables of opts.Env expand. Otherwise it is Exec.
 func (c *Client) ExecShell(ctx context.Context, sessionID, command string, opts *ExecOptions) (*ExecResult, error) {
 	return c.Exec(ctx, sessionID, []string{"sh", "-c", command}, opts)
-}
-
-func appendCapped(buf []byte, cut bool, data []byte, limit uint64) ([]byte, bool) {
-	room := uint64(0)
-	if uint64(len(buf)) < limit {
-		room = limit - uint64(len(buf))
-	}
-	if uint64(len(data)) > room {
-		data = data[:room]
-		cut = true
-	}
-	return append(buf, data...), cut
 }
 
 func nonNil(b []byte) []byte {

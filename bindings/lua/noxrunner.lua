@@ -94,14 +94,16 @@ local ISOLATION = { auto = core.NOX_ISOLATION_AUTO, none = core.NOX_ISOLATION_NO
                     namespaces = core.NOX_ISOLATION_NAMESPACES }
 
 -- "K=V" array from a map {K = V} (sorted, so runs are reproducible) or an
--- array that is already in that form.
+-- array that is already in that form. The core checks each entry (a
+-- missing '=', an empty name); only a '=' inside a map key is checked
+-- here, since the joined "K=V" no longer shows it.
 local function env_array(env)
   if env == nil then return nil end
   if type(env) ~= "table" then invalid("env must be a table") end
   local out = {}
   if #env > 0 then
     for i, kv in ipairs(env) do
-      if type(kv) ~= "string" or not kv:find("=", 1, true) then
+      if type(kv) ~= "string" then
         invalid("env item " .. i .. " must be a \"K=V\" string")
       end
       out[i] = kv
@@ -110,8 +112,9 @@ local function env_array(env)
   end
   local keys = {}
   for k, v in pairs(env) do
-    if type(k) ~= "string" or k == "" or k:find("=", 1, true) then
-      invalid("env names must be non-empty strings without '='")
+    if type(k) ~= "string" then invalid("env names must be strings") end
+    if k:find("=", 1, true) then
+      invalid("environment variable name \"" .. k .. "\" contains '='")
     end
     if type(v) ~= "string" and type(v) ~= "number" then
       invalid("env value of " .. k .. " must be a string")

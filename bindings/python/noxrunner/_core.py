@@ -194,8 +194,11 @@ def _new_exec_opts(workdir: Optional[str], env: Optional[Mapping[str, str]],
         for k, v in env.items():
             if not isinstance(k, str) or not isinstance(v, str):
                 raise InvalidArgumentError("env must map strings to strings")
-            if not k or "=" in k:
-                raise InvalidArgumentError(f"bad environment variable name {k!r}")
+            # The core checks each NAME=value entry (an empty name among
+            # them); only a '=' inside a name is lost once the pair is joined.
+            if "=" in k:
+                raise InvalidArgumentError(
+                    f"environment variable name {k!r} contains '='")
             pairs.append(_cstr(f"{k}={v}", "env", keep))
         envp = ffi.new("const char *[]", pairs + [ffi.NULL])
         keep.append(envp)

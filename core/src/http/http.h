@@ -6,7 +6,8 @@
  *                   one blocking request with retries, error mapping
  *   http_stream.c   streaming exec (B3) over curl_multi, pull-style
  *   http_json.c     request bodies and response parsing (cJSON)
- *   base64.c        the Base64 codec used for byte-exact fields
+ *
+ * Base64 and UTF-8 come from base/text.h, shared with noxrunnerd.
  */
 #ifndef NOX_HTTP_H
 #define NOX_HTTP_H
@@ -17,6 +18,7 @@
 #include <curl/curl.h>
 #include <cJSON.h>
 
+#include "base/text.h"
 #include "internal.h"
 
 #define NOX__HTTP_POOL_MAX 16
@@ -130,8 +132,8 @@ void nox__http_spool_close(nox__http_spool *sp);
 
 /* ---- http_json.c -------------------------------------------------------- */
 
-/* The exec request body (see backend-api-v1.md, Part A 4 plus B4 and the
- * rawOutput/stdinBase64 extension). malloc'd NUL-terminated JSON. */
+/* The exec request body (docs/spec/backend-api-v1.md: Part A 4 plus B4
+ * and B7, rawOutput/stdinBase64). malloc'd NUL-terminated JSON. */
 char *nox__http_exec_body(const char *const *argv, size_t argc,
                           const nox__exec_opts *o, nox_error **err);
 char *nox__http_create_body(const nox__sandbox_opts *o, nox_error **err);
@@ -164,13 +166,6 @@ void nox__http_error_text(const uint8_t *body, size_t len, char *out,
 /* Append bytes to b as a JSON string literal: valid UTF-8 passes, control
  * characters are escaped, invalid bytes become U+FFFD. */
 int nox__http_json_quote(nox__buf *b, const uint8_t *s, size_t n);
-
-/* ---- base64.c ----------------------------------------------------------- */
-
-/* Standard alphabet with padding; malloc'd, NUL-terminated. */
-char *nox__base64_encode(const uint8_t *data, size_t len);
-/* Accepts missing padding; NOX_EPROTOCOL on bad input. */
-int nox__base64_decode(const char *s, size_t n, nox__buf *out);
 
 /* ---- http_stream.c ------------------------------------------------------ */
 

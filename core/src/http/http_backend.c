@@ -1,7 +1,7 @@
 /*
  * http_backend.c - the HTTP backend's operations: each nox__backend_ops
  * entry turns into one request of the wire contract
- * (shared/spec/backend-api-v1.md), and the answer into a result or error.
+ * (docs/spec/backend-api-v1.md), and the answer into a result or error.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -466,75 +466,126 @@ static void move_error(nox_error **err, nox_error **saved, int code,
         nox__err(err, code, "%s", fallback);
 }
 
+/* Deadlines: a whole-request timeout, or (c->idle_timeout: archives of
+ * many GiB may take long, a stalled one may not) a limit on how long no
+ * byte moves. */
+static void set_timeouts(nox__http *h, nox__http_call *c, xfer *x, CURL *easy) {
+    const nox__config *cfg = h->cfg;
+    int64_t timeout = c->timeout_ms > 0 ? c->timeout_ms : (int64_t)cfg->request_timeout_ms;
+    if (timeout <= 0)
+        timeout = 60000;
+    if (!c->idle_timeout) {
+        nox__http_common_opts(easy, cfg, h->user_agent, timeout);
+        return;
+    }
+    nox__http_common_opts(easy, cfg, h->user_agent, 0);
+    x->idle_ms = timeout;
+    x->last_move_ms = nox__now_ms();
+    curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(easy, CURLOPT_XFERINFODATA, x);
+}
+
+/* The request's headers (a fresh request id each attempt); NULL when out
+ * of memory. curl_slist_append copies, so the buffers may be ours. */
+static struct curl_slist *request_headers(const nox__http *h, const nox__http_call *c) {
+    char reqid[NOX__HTTP_REQID_LEN], id_hdr[NOX__HTTP_REQID_LEN + 32];
+    char accept[160], ctype[160];
+    nox__http_new_request_id(reqid);
+    snprintf(id_hdr, sizeof id_hdr, "X-Request-Id: %s", reqid);
+    snprintf(accept, sizeof accept, "Accept: %s", c->accept ? c->accept : "application/json");
+    if (c->content_type)
+        snprintf(ctype, sizeof ctype, "Content-Type: %s", c->content_type);
+    const char *lines[] = {
+        id_hdr, h->auth_header, accept, c->content_type ? ctype : NULL, c->extra_header,
+        "Expect:", /* no 100-continue round trip */
+        c->body ? "Transfer-Encoding: chunked" : NULL,
+    };
+    struct curl_slist *headers = NULL;
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        if (!lines[i])
+            continue;
+        struct curl_slist *t = curl_slist_append(headers, lines[i]);
+        if (!t) {
+            curl_slist_free_all(headers);
+            return NULL;
+        }
+        headers = t;
+    }
+    return headers;
+}
+
+/* Method and request body: a streamed body (c->body, chunked), bytes in
+ * memory (c->data) or none. */
+static void set_method(CURL *easy, const nox__http_call *c, xfer *x) {
+    if (strcmp(c->method, "GET") == 0) {
+        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+        return;
+    }
+    if (strcmp(c->method, "DELETE") == 0 && !c->body) {
+        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, "DELETE");
+        return;
+    }
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
+    if (c->body) {
+        curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(easy, CURLOPT_READDATA, x);
+    } else {
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, c->data ? (const char *)c->data : "");
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)(c->data ? c->data_len : 0));
+    }
+    if (strcmp(c->method, "POST") != 0)
+        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, c->method);
+}
+
+/* A failed transfer: our own callbacks' causes come first (they are the
+ * real ones) and are returned as a NOX code; otherwise the transport
+ * error goes to *transport_err for the retry loop and 0 is returned. */
+static int failure_cause(nox__http *h, nox__http_call *c, xfer *x, CURLcode rc,
+                         const char *errbuf, nox_error **err, nox_error **transport_err) {
+    if (x->sink_rc) {
+        move_error(err, &x->sink_err, x->sink_rc, "writing the download failed");
+        return x->sink_rc;
+    }
+    if (c->producer_rc) {
+        move_error(err, &c->producer_err, c->producer_rc, "producing the upload failed");
+        return c->producer_rc;
+    }
+    if (x->idle_hit)
+        return nox__err(err, NOX_ETIMEOUT,
+                        "request to %s timed out: no data moved for %lld ms", h->base_url,
+                        (long long)x->idle_ms);
+    if (x->too_big)
+        return nox__err(err, NOX_ETOOBIG, "server answered more than %zu bytes",
+                        x->ok_body_cap);
+    nox__http_curl_error(rc, x->easy, errbuf, h->base_url, transport_err);
+    return 0;
+}
+
 /* One attempt. A failure our callbacks caused is reported through err and
  * *mapped; a transport failure goes to *transport_err for the retry loop. */
 static CURLcode perform_once(nox__http *h, nox__http_call *c, xfer *x,
                              char *errbuf, nox_error **err, int *mapped,
                              nox_error **transport_err) {
-    const nox__config *cfg = h->cfg;
-    CURL *easy = pool_acquire(h);
     *mapped = 0;
+    CURL *easy = pool_acquire(h);
     if (!easy) {
         *mapped = nox__err(err, NOX_ENOMEM, "cannot create a libcurl handle");
         return CURLE_OUT_OF_MEMORY;
     }
     x->easy = easy;
-    int64_t timeout = c->timeout_ms > 0 ? c->timeout_ms
-                                        : (int64_t)cfg->request_timeout_ms;
-    if (timeout <= 0)
-        timeout = 60000;
-    if (c->idle_timeout) {
-        /* An archive of many GiB may take long; a stalled one may not. */
-        nox__http_common_opts(easy, cfg, h->user_agent, 0);
-        x->idle_ms = timeout;
-        x->last_move_ms = nox__now_ms();
-        curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
-        curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, on_progress);
-        curl_easy_setopt(easy, CURLOPT_XFERINFODATA, x);
-    } else {
-        nox__http_common_opts(easy, cfg, h->user_agent, timeout);
-    }
+    set_timeouts(h, c, x, easy);
     curl_easy_setopt(easy, CURLOPT_SHARE, h->share);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
     errbuf[0] = 0;
 
     char *url = nox__asprintf("%s%s", h->base_url, c->path);
-    char reqid[NOX__HTTP_REQID_LEN], hdr[NOX__HTTP_REQID_LEN + 32];
-    nox__http_new_request_id(reqid);
-    struct curl_slist *headers = NULL, *t;
-    snprintf(hdr, sizeof hdr, "X-Request-Id: %s", reqid);
-    int ok = url != NULL;
-#define ADD_HEADER(s)                                                    \
-    do {                                                                 \
-        if (ok && (t = curl_slist_append(headers, (s))) != NULL)         \
-            headers = t;                                                 \
-        else                                                             \
-            ok = 0;                                                      \
-    } while (0)
-    ADD_HEADER(hdr);
-    if (h->auth_header)
-        ADD_HEADER(h->auth_header);
-    char accept[160];
-    snprintf(accept, sizeof accept, "Accept: %s",
-             c->accept ? c->accept : "application/json");
-    ADD_HEADER(accept);
-    char ctype[160];
-    if (c->content_type) {
-        snprintf(ctype, sizeof ctype, "Content-Type: %s", c->content_type);
-        ADD_HEADER(ctype);
-    }
-    if (c->extra_header)
-        ADD_HEADER(c->extra_header);
-    ADD_HEADER("Expect:"); /* no 100-continue round trip */
-    if (c->body)
-        ADD_HEADER("Transfer-Encoding: chunked");
-#undef ADD_HEADER
-    if (!ok) {
-        free(url);
-        curl_slist_free_all(headers);
-        pool_release(h, easy);
+    struct curl_slist *headers = url ? request_headers(h, c) : NULL;
+    CURLcode rc = CURLE_OUT_OF_MEMORY;
+    if (!headers) {
         *mapped = nox__err(err, NOX_ENOMEM, "out of memory");
-        return CURLE_OUT_OF_MEMORY;
+        goto done;
     }
     curl_easy_setopt(easy, CURLOPT_URL, url);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
@@ -542,27 +593,7 @@ static CURLcode perform_once(nox__http *h, nox__http_call *c, xfer *x,
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, x);
-
-    if (strcmp(c->method, "GET") == 0) {
-        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
-    } else if (c->body) {
-        curl_easy_setopt(easy, CURLOPT_POST, 1L);
-        curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_read);
-        curl_easy_setopt(easy, CURLOPT_READDATA, x);
-        if (strcmp(c->method, "POST") != 0)
-            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, c->method);
-    } else if (strcmp(c->method, "DELETE") == 0) {
-        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, "DELETE");
-    } else {
-        curl_easy_setopt(easy, CURLOPT_POST, 1L);
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDS,
-                         c->data ? (const char *)c->data : "");
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)(c->data ? c->data_len : 0));
-        if (strcmp(c->method, "POST") != 0)
-            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, c->method);
-    }
-
+    set_method(easy, c, x);
     /* Archives move in big pieces: curl's 16 KiB default receive buffer
      * means a callback, and a ring write, per 16 KiB. (The handle is
      * reset when it goes back to the pool.) */
@@ -571,32 +602,13 @@ static CURLcode perform_once(nox__http *h, nox__http_call *c, xfer *x,
     if (c->body)
         curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
 
-    CURLcode rc = curl_easy_perform(easy);
+    rc = curl_easy_perform(easy);
     long st = 0;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &st);
     c->status = rc == CURLE_OK ? st : 0;
-    if (rc != CURLE_OK) {
-        /* Our own callbacks' causes come first: they are the real ones. */
-        if (x->sink_rc) {
-            *mapped = x->sink_rc;
-            move_error(err, &x->sink_err, x->sink_rc,
-                       "writing the download failed");
-        } else if (c->producer_rc) {
-            *mapped = c->producer_rc;
-            move_error(err, &c->producer_err, c->producer_rc,
-                       "producing the upload failed");
-        } else if (x->idle_hit) {
-            *mapped = nox__err(err, NOX_ETIMEOUT,
-                               "request to %s timed out: no data moved for "
-                               "%lld ms", h->base_url, (long long)x->idle_ms);
-        } else if (x->too_big) {
-            *mapped = nox__err(err, NOX_ETOOBIG,
-                               "server answered more than %zu bytes",
-                               x->ok_body_cap);
-        } else {
-            nox__http_curl_error(rc, easy, errbuf, h->base_url, transport_err);
-        }
-    }
+    if (rc != CURLE_OK)
+        *mapped = failure_cause(h, c, x, rc, errbuf, err, transport_err);
+done:
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
     curl_slist_free_all(headers);
     free(url);

@@ -12,38 +12,6 @@
 
 #include "http.h"
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_seq_len(const uint8_t *s, size_t n) {
-    uint8_t c = s[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3F);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    return len;
-}
-
 int nox__http_json_quote(nox__buf *b, const uint8_t *s, size_t n) {
     static const char hex[] = "0123456789abcdef";
     if (nox__buf_append(b, "\"", 1) != 0)
@@ -71,16 +39,14 @@ int nox__http_json_quote(nox__buf *b, const uint8_t *s, size_t n) {
             rep = esc;
             rep_len = 6;
         } else if (c >= 0x80) {
-            size_t l = utf8_seq_len(s + i, n - i);
-            if (l == 0) {
-                rep = "\\ufffd";
-                rep_len = 6;
-            } else {
-                if (nox__buf_append(b, s + i, l) != 0)
-                    return NOX_ENOMEM;
-                i += l;
-                continue;
-            }
+            /* Valid text passes; each maximal invalid subpart becomes one
+             * U+FFFD, as in the server's answers. */
+            size_t bad;
+            size_t l = nox__utf8_seq(s + i, n - i, &bad);
+            if (nox__buf_append(b, l ? (const void *)(s + i) : "\\ufffd", l ? l : 6) != 0)
+                return NOX_ENOMEM;
+            i += l ? l : bad;
+            continue;
         }
         if (rep) {
             if (nox__buf_append(b, rep, rep_len) != 0)
@@ -255,10 +221,12 @@ int nox__http_json_bytes(const cJSON *o, const char *name, nox__buf *out,
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, key);
     if (cJSON_IsString(b) && b->valuestring) {
         *found = 1;
-        int rc = nox__base64_decode(b->valuestring, strlen(b->valuestring), out);
-        if (rc == NOX_ENOMEM)
-            return nox__err(err, rc, "out of memory");
-        if (rc != 0)
+        size_t n = strlen(b->valuestring), got = 0;
+        if (nox__buf_reserve(out, nox__base64_decoded_max(n)) != 0)
+            return nox__err(err, NOX_ENOMEM, "out of memory");
+        if (nox__base64_decode(b->valuestring, n, out->data + out->len, &got) == 0)
+            out->len += got;
+        else
             return nox__err(err, NOX_EPROTOCOL,
                             "server sent invalid Base64 in \"%s\"", key);
         return 0;

@@ -539,19 +539,13 @@ static int add_header(hstream *s, const char *line) {
     return 0;
 }
 
-int nox__http_exec_start(nox__http *h, const char *sid,
-                         const char *const *argv, size_t argc,
-                         const nox__exec_opts *o, nox_exec_stream **out,
-                         nox_error **err) {
-    hstream *s = calloc(1, sizeof *s);
-    if (!s)
-        return nox__err(err, NOX_ENOMEM, "out of memory");
-    pthread_mutex_init(&s->lock, NULL);
+/* Body, URL, headers and a (multi, easy) pair for the exec request. */
+static int hs_prepare(hstream *s, nox__http *h, const char *sid, const char *const *argv,
+                      size_t argc, const nox__exec_opts *o, nox_error **err) {
     s->max_out = o->max_output_bytes;
     size_t max_out = h->cfg->max_output_bytes ? (size_t)h->cfg->max_output_bytes
                                               : NOX_DEFAULT_MAX_OUTPUT;
     s->body_cap = 16u * 1024u * 1024u + 8 * max_out;
-    int rc = 0;
     char *path = nox__http_sandbox_path(sid, "/exec", NULL, NULL);
     s->body = nox__http_exec_body(argv, argc, o, err);
     s->base_url = nox__strdup(h->base_url);
@@ -568,51 +562,76 @@ int nox__http_exec_start(nox__http *h, const char *sid,
         add_header(s, "Accept: application/x-ndjson, application/json;q=0.5") ||
         add_header(s, "Content-Type: application/json") ||
         add_header(s, "Expect:"))
-        rc = nox__err(err, NOX_ENOMEM, "out of memory");
+        return nox__err(err, NOX_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* Wait for the answer's headers: a refused connection, a missing sandbox
+ * or a bad request is reported by start, not by next(). */
+static void await_headers(hstream *s) {
+    while (!s->done) {
+        pump(s);
+        if (s->done)
+            break;
+        if (s->final_seen == 1) {
+            long st = 0;
+            curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &st);
+            if (st >= 200 && st < 300)
+                break;
+        }
+        curl_multi_poll(s->multi, NULL, 0, 1000, NULL);
+    }
+}
+
+/* Forget a refused attempt and back off (100, 200, 400, 800, 1600 ms). */
+static void reset_for_retry(hstream *s, int attempt) {
+    close_conn(s);
+    s->done = 0;
+    s->final_seen = 0;
+    s->mode = 0;
+    s->in.len = 0;
+    s->in_off = 0;
+    long ms = attempt < 4 ? 100L << attempt : 1600L;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Send the request and take the answer's status; only a refused
+ * connection is retried (nothing was sent: the command cannot run twice). */
+static int hs_connect(hstream *s, nox__http *h, const nox__exec_opts *o, nox_error **err) {
     /* The whole command may run timeoutSeconds, plus the usual margin. */
     int64_t timeout_ms = (int64_t)o->timeout_seconds * 1000 +
-                         (int64_t)(h->cfg->request_timeout_ms
-                                       ? h->cfg->request_timeout_ms
-                                       : 60000);
-    for (int attempt = 0; rc == 0; attempt++) {
-        rc = setup_easy(s, h, timeout_ms, err);
+                         (int64_t)(h->cfg->request_timeout_ms ? h->cfg->request_timeout_ms
+                                                              : 60000);
+    for (int attempt = 0;; attempt++) {
+        int rc = setup_easy(s, h, timeout_ms, err);
         if (rc != 0)
-            break;
-        /* Wait for the answer's headers: a refused connection, a missing
-         * sandbox or a bad request is reported here, not by next(). */
-        while (!s->done) {
-            pump(s);
-            if (s->done)
-                break;
-            if (s->final_seen == 1) {
-                long st = 0;
-                curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &st);
-                if (st >= 200 && st < 300)
-                    break;
-            }
-            curl_multi_poll(s->multi, NULL, 0, 1000, NULL);
-        }
-        if (s->done && s->result == CURLE_COULDNT_CONNECT &&
-            attempt < h->cfg->max_retries) {
-            /* Nothing was sent: trying again cannot run the command twice. */
-            close_conn(s);
-            s->done = 0;
-            s->final_seen = 0;
-            s->mode = 0;
-            s->in.len = 0;
-            s->in_off = 0;
-            long ms = attempt < 4 ? 100L << attempt : 1600L;
-            struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-            nanosleep(&ts, NULL);
+            return rc;
+        await_headers(s);
+        if (s->done && s->result == CURLE_COULDNT_CONNECT && attempt < h->cfg->max_retries) {
+            reset_for_retry(s, attempt);
             continue;
         }
         if (s->done && s->result != CURLE_OK)
-            rc = transfer_error(s, err);
-        else if (s->done && (s->status < 200 || s->status >= 300))
-            rc = nox__http_status_error_parts(s->status, s->in.data, s->in.len,
-                                              s->request_id, err);
-        break;
+            return transfer_error(s, err);
+        if (s->done && (s->status < 200 || s->status >= 300))
+            return nox__http_status_error_parts(s->status, s->in.data, s->in.len,
+                                                s->request_id, err);
+        return 0;
     }
+}
+
+int nox__http_exec_start(nox__http *h, const char *sid,
+                         const char *const *argv, size_t argc,
+                         const nox__exec_opts *o, nox_exec_stream **out,
+                         nox_error **err) {
+    hstream *s = calloc(1, sizeof *s);
+    if (!s)
+        return nox__err(err, NOX_ENOMEM, "out of memory");
+    pthread_mutex_init(&s->lock, NULL);
+    int rc = hs_prepare(s, h, sid, argv, argc, o, err);
+    if (rc == 0)
+        rc = hs_connect(s, h, o, err);
     if (rc == 0) {
         nox_exec_stream *st = calloc(1, sizeof *st);
         if (!st) {

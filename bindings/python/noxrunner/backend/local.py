@@ -17,7 +17,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Callable, Dict, List, Optional, TypeVar, Union
 
 from noxrunner._core import Core
 from noxrunner.backend._corebackend import DEFAULT_WORKDIR, CoreBackend, timeout_note
@@ -26,6 +26,8 @@ from noxrunner.exceptions import (InvalidArgumentError, NoxRunnerError, SandboxN
 from noxrunner.results import ExecResult
 
 __all__ = ["LocalBackend", "IsolationWarning"]
+
+T = TypeVar("T")
 
 
 _PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -84,15 +86,18 @@ class LocalBackend(CoreBackend):
         reason = doc.get("isolationFallbackReason") if isinstance(doc, dict) else None
         return str(reason) if reason else "isolation pinned by NOXRUNNER_ISOLATION"
 
-    def _create_default(self, session_id: str) -> None:
-        self._core.create(session_id)
+    def _on_sandbox(self, session_id: str, call: Callable[[], T]) -> T:
+        """call(); when the sandbox does not exist, create it with the
+        defaults and call again (2.0.0's local mode made one on any use)."""
+        try:
+            return call()
+        except SandboxNotFoundError:
+            self._core.create(session_id)
+            return call()
 
     def touch(self, session_id: str) -> bool:
         """Extend the TTL; like 2.0.0, an unknown sandbox is created."""
-        try:
-            self._core.touch(session_id)
-        except SandboxNotFoundError:
-            self._create_default(session_id)
+        self._on_sandbox(session_id, lambda: self._core.touch(session_id))
         return True
 
     def exec(
@@ -109,11 +114,8 @@ class LocalBackend(CoreBackend):
         command that cannot be run (empty, bad workdir) gives exitCode 1
         with the reason in stderr rather than an exception."""
         try:
-            try:
-                r = self._core.exec(session_id, cmd, workdir, env, timeout_seconds, stdin)
-            except SandboxNotFoundError:
-                self._create_default(session_id)
-                r = self._core.exec(session_id, cmd, workdir, env, timeout_seconds, stdin)
+            r = self._on_sandbox(session_id, lambda: self._core.exec(
+                session_id, cmd, workdir, env, timeout_seconds, stdin))
         except InvalidArgumentError as e:
             return ExecResult(1, b"", f"Command not run: {e}".encode("utf-8"), 0)
         return timeout_note(r, timeout_seconds) if r.timed_out else r
@@ -124,11 +126,7 @@ class LocalBackend(CoreBackend):
         """Upload files; an unknown sandbox is created first. Names that
         would leave dest ("..", absolute paths) raise InvalidArgumentError
         (2.0.0 silently rewrote them to their base name)."""
-        try:
-            self._core.upload_files(session_id, files, dest)
-        except SandboxNotFoundError:
-            self._create_default(session_id)
-            self._core.upload_files(session_id, files, dest)
+        self._on_sandbox(session_id, lambda: self._core.upload_files(session_id, files, dest))
         return True
 
     def download_files(self, session_id: str, src: str = DEFAULT_WORKDIR) -> bytes:
@@ -150,10 +148,7 @@ class LocalBackend(CoreBackend):
 
     def wait_for_pod_ready(self, session_id: str, timeout: int = 30, interval: int = 2) -> bool:
         """Wait until the sandbox answers; an unknown one is created first."""
-        try:
-            self._core.get(session_id)
-        except SandboxNotFoundError:
-            self._create_default(session_id)
+        self._on_sandbox(session_id, lambda: self._core.get(session_id))
         return self._wait_ready(session_id, timeout, interval)
 
     def __repr__(self) -> str:
