@@ -58,4 +58,25 @@ int nox__archive_extract_fd(int fd, const char *dest_dir,
                             const nox__archive_limits *limits,
                             nox_error **err);
 
+/* ---- archive_gunzip.c: gzip with its trailers checked ---------------- */
+
+/* One chunk of input: *p lent until the next call, *got 0 at the end. */
+typedef int (*nox__chunk_fn)(void *ctx, const uint8_t **p, size_t *got,
+                             nox_error **err);
+typedef struct nox__gunzip nox__gunzip;
+/* A reader of next's bytes that inflates them when they start with the
+ * gzip magic (every member's CRC-32 and length checked: NOX_EARCHIVE
+ * naming zlib's finding on a mismatch or a cut-off member) and passes
+ * anything else through. NULL when out of memory. */
+nox__gunzip *nox__gunzip_new(nox__chunk_fn next, void *ctx);
+/* The next piece of plain bytes (*p lent until the next call; *got 0 at
+ * the end). 0 or a NOX code with err set. */
+int nox__gunzip_read(nox__gunzip *g, const uint8_t **p, size_t *got, nox_error **err);
+/* Read the gzip stream to its end, so its last trailer is checked even
+ * when the reader above stopped early (tar's end-of-archive blocks come
+ * before the padding and the trailer); more than max_discard bytes of
+ * output on the way is NOX_EARCHIVE. 0 for plain input. */
+int nox__gunzip_finish(nox__gunzip *g, uint64_t max_discard, nox_error **err);
+void nox__gunzip_free(nox__gunzip *g);
+
 #endif /* NOX_ARCHIVE_H */

@@ -59,6 +59,7 @@ typedef struct extractor {
     nox__zread_fn zread; /* instead of read: hands out its own buffers */
     void *read_ctx;
     int read_rc; /* the reader's failure, reported instead of libarchive's */
+    nox__gunzip *gz; /* between the reader and libarchive */
     nox_error **err;
     int root;        /* O_PATH fd of the destination */
     uint8_t *inbuf;  /* CHUNK: archive bytes for libarchive */
@@ -687,11 +688,15 @@ static int next_chunk(extractor *x, const uint8_t **p, size_t *got, nox_error **
     return x->read(x->read_ctx, x->inbuf, CHUNK, got, err);
 }
 
+static int next_chunk_cb(void *ctx, const uint8_t **p, size_t *got, nox_error **err) {
+    return next_chunk(ctx, p, got, err);
+}
+
 static la_ssize_t read_cb(struct archive *a, void *ctx, const void **buf) {
     extractor *x = ctx;
     size_t got = 0;
     const uint8_t *p = NULL;
-    int rc = next_chunk(x, &p, &got, x->err);
+    int rc = nox__gunzip_read(x->gz, &p, &got, x->err);
     if (rc != 0) {
         x->read_rc = rc;
         archive_set_error(a, EIO, "cannot read the archive");
@@ -739,14 +744,15 @@ static int extract_all(extractor *x) {
 
 static int open_reader(extractor *x) {
     x->a = archive_read_new();
+    x->gz = nox__gunzip_new(next_chunk_cb, x);
     if (!x->zread)
         x->inbuf = malloc(CHUNK);
-    if (!x->a || (!x->zread && !x->inbuf))
+    if (!x->a || !x->gz || (!x->zread && !x->inbuf))
         return nox__err(x->err, NOX_ENOMEM, "out of memory");
-    /* gzip or nothing, and tar in all its variants: no external programs
-     * and no formats we never produce. */
-    if (archive_read_support_filter_gzip(x->a) != ARCHIVE_OK ||
-        archive_read_support_filter_none(x->a) != ARCHIVE_OK ||
+    /* Tar in all its variants, and no formats we never produce. gzip is
+     * undone in front of libarchive (archive_gunzip.c), which checks the
+     * trailers that libarchive's own filter skips. */
+    if (archive_read_support_filter_none(x->a) != ARCHIVE_OK ||
         archive_read_support_format_tar(x->a) != ARCHIVE_OK)
         return nox__err(x->err, NOX_EUNSUPPORTED,
                         "libarchive cannot read tar.gz: %s",
@@ -816,11 +822,14 @@ static int extract(nox__read_fn read, nox__zread_fn zread, void *read_ctx,
     if (rc == 0)
         rc = extract_all(&x);
     if (rc == 0)
+        rc = nox__gunzip_finish(x.gz, MAX_DRAIN, err);
+    if (rc == 0)
         rc = apply_fixes(&x);
     if (rc == 0)
         drain(&x);
     if (x.a)
         archive_read_free(x.a);
+    nox__gunzip_free(x.gz);
     for (size_t i = 0; i < x.nfixes; i++)
         free(x.fixes[i].path);
     free(x.fixes);
