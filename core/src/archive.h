@@ -58,6 +58,35 @@ int nox__archive_extract_fd(int fd, const char *dest_dir,
                             const nox__archive_limits *limits,
                             nox_error **err);
 
+/* ---- archive_stage.c: all or nothing ---------------------------------- */
+
+#define NOX__STAGE_MAX_MADE 64 /* destination directories remembered */
+typedef struct nox__stage {
+    int dest;       /* O_PATH fd of the destination */
+    int fd;         /* O_PATH fd of the staging directory in it */
+    char name[48];  /* its name */
+    char *made[NOX__STAGE_MAX_MADE]; /* destination directories made, in order */
+    size_t nmade;
+    int committed;
+} nox__stage;
+/* The archive's explicit directory entries (normalized paths): only these
+ * may replace a file or symlink the destination has at their name. */
+typedef struct nox__stage_dirs {
+    size_t count;
+    const char *(*at)(void *ctx, size_t i);
+    void *ctx;
+} nox__stage_dirs;
+/* Open (mkdir -p) dest and make an empty staging directory in it. */
+int nox__stage_open(nox__stage *st, const char *dest, nox_error **err);
+/* Move everything staged into dest: first checked for conflicts without
+ * changing anything, then renamed. NOX_EARCHIVE naming the entry for a
+ * conflict (dest unchanged). */
+int nox__stage_commit(nox__stage *st, const nox__stage_dirs *explicit_dirs,
+                      nox_error **err);
+/* Remove the staging directory (and, unless committed, the destination
+ * directories nox__stage_open made) and close everything. */
+void nox__stage_abort(nox__stage *st);
+
 /* ---- archive_gunzip.c: gzip with its trailers checked ---------------- */
 
 /* One chunk of input: *p lent until the next call, *got 0 at the end. */
