@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 
-.PHONY: bench bench-quick all deps build stage demo test test-c test-asan check-abi abi-update \
+.PHONY: fuzz test-fuzz bench bench-quick all deps build stage demo test test-c test-asan check-abi abi-update \
         build-clang check-install test-python test-go test-lua test-scenarios clean
 
 all: build
@@ -25,7 +25,7 @@ demo: build
 	 rm -rf "$$home"; exit $$rc
 
 test: test-c test-asan build-clang check-abi check-install test-python test-go test-lua \
-      test-scenarios
+      test-scenarios test-fuzz
 	@echo "make test: all suites passed"
 
 test-c: build
@@ -81,6 +81,17 @@ test-scenarios: stage
 	  || NOX_PY_VENV=$(CURDIR)/$(PY_VENV) NOX_PY_INSTALL_ONLY=1 tests/python/run.sh
 	$(SCENARIO_ENV) $(PY_VENV)/bin/python tests/python/scenario_runner.py
 
+# Fuzzing (clang's libFuzzer, ASan + UBSan): test-fuzz replays the seed
+# corpora in fuzz/corpus and fuzzes each target briefly; `make fuzz` runs
+# each for FUZZ_SECONDS (e.g. make fuzz FUZZ_SECONDS=900).
+FUZZ_SECONDS ?= 300
+test-fuzz: deps
+	scripts/fuzz.sh --replay
+	scripts/fuzz.sh --seconds 10
+
+fuzz: deps
+	scripts/fuzz.sh --seconds $(FUZZ_SECONDS)
+
 # Benchmarks are not tests: they print numbers (and ratios against
 # baselines measured in the same run) for a person to read.
 bench: deps
@@ -90,4 +101,4 @@ bench-quick: deps
 	bench/run.sh --quick
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
