@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 
-.PHONY: fuzz test-fuzz bench bench-quick all deps build stage demo test test-c test-asan check-abi abi-update \
+.PHONY: soak fuzz test-fuzz bench bench-quick all deps build stage demo test test-c test-asan check-abi abi-update \
         build-clang check-install test-python test-go test-lua test-scenarios clean
 
 all: build
@@ -91,6 +91,14 @@ test-fuzz: deps
 
 fuzz: deps
 	scripts/fuzz.sh --seconds $(FUZZ_SECONDS)
+
+# A long run against noxrunnerd and the local backend with faults injected,
+# then a check that nothing leaked (tests/soak/soak.py). Not part of test.
+SOAK_MINUTES ?= 30
+soak: stage
+	@[ -x $(PY_VENV)/bin/python ] && $(PY_VENV)/bin/python -c 'import noxrunner' 2>/dev/null \
+	  || NOX_PY_VENV=$(CURDIR)/$(PY_VENV) NOX_PY_INSTALL_ONLY=1 tests/python/run.sh
+	$(PY_VENV)/bin/python tests/soak/soak.py --minutes $(SOAK_MINUTES)
 
 # Benchmarks are not tests: they print numbers (and ratios against
 # baselines measured in the same run) for a person to read.
