@@ -7,7 +7,8 @@ JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 
 .PHONY: bench bench-quick all deps build stage demo test test-docs test-c test-asan check-abi \
-        abi-update build-clang check-install test-python test-go test-lua test-scenarios clean
+        abi-update build-clang check-install test-python test-go test-lua test-scenarios \
+        test-fuzz fuzz soak clean
 
 all: build
 
@@ -25,7 +26,7 @@ demo: build
 	 rm -rf "$$home"; exit $$rc
 
 test: test-docs test-c test-asan build-clang check-abi check-install test-python test-go \
-      test-lua test-scenarios
+      test-lua test-scenarios test-fuzz
 	@echo "make test: all suites passed"
 
 test-c: build
@@ -86,6 +87,25 @@ test-scenarios: stage
 	  || NOX_PY_VENV=$(CURDIR)/$(PY_VENV) NOX_PY_INSTALL_ONLY=1 tests/python/run.sh
 	$(SCENARIO_ENV) $(PY_VENV)/bin/python tests/python/scenario_runner.py
 
+# Fuzzing (clang's libFuzzer, ASan + UBSan): test-fuzz replays the seed
+# corpora in fuzz/corpus and fuzzes each target briefly; `make fuzz` runs
+# each for FUZZ_SECONDS (e.g. make fuzz FUZZ_SECONDS=900).
+FUZZ_SECONDS ?= 300
+test-fuzz: deps
+	scripts/fuzz.sh --replay
+	scripts/fuzz.sh --seconds 10
+
+fuzz: deps
+	scripts/fuzz.sh --seconds $(FUZZ_SECONDS)
+
+# A long run against noxrunnerd and the local backend with faults injected,
+# then a check that nothing leaked (tests/soak/soak.py). Not part of test.
+SOAK_MINUTES ?= 30
+soak: stage
+	@[ -x $(PY_VENV)/bin/python ] && $(PY_VENV)/bin/python -c 'import noxrunner' 2>/dev/null \
+	  || NOX_PY_VENV=$(CURDIR)/$(PY_VENV) NOX_PY_INSTALL_ONLY=1 tests/python/run.sh
+	$(PY_VENV)/bin/python tests/soak/soak.py --minutes $(SOAK_MINUTES)
+
 # Benchmarks are not tests: they print numbers (and ratios against
 # baselines measured in the same run) for a person to read.
 bench: deps
@@ -95,4 +115,4 @@ bench-quick: deps
 	bench/run.sh --quick
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -3,7 +3,7 @@
 # so a fresh machine needs nothing done by hand.
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config git curl
-      libcurl4-openssl-dev libcjson-dev libarchive-dev libmicrohttpd-dev
+      libcurl4-openssl-dev libcjson-dev libarchive-dev libmicrohttpd-dev zlib1g-dev
       abigail-tools python3-venv)
 pkgs+=("$@")
 missing=()

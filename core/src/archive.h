@@ -58,4 +58,54 @@ int nox__archive_extract_fd(int fd, const char *dest_dir,
                             const nox__archive_limits *limits,
                             nox_error **err);
 
+/* ---- archive_stage.c: all or nothing ---------------------------------- */
+
+#define NOX__STAGE_MAX_MADE 64 /* destination directories remembered */
+typedef struct nox__stage {
+    int dest;       /* O_PATH fd of the destination */
+    int fd;         /* O_PATH fd of the staging directory in it */
+    char name[48];  /* its name */
+    char *made[NOX__STAGE_MAX_MADE]; /* destination directories made, in order */
+    size_t nmade;
+    int committed;
+} nox__stage;
+/* The archive's explicit directory entries (normalized paths): only these
+ * may replace a file or symlink the destination has at their name. */
+typedef struct nox__stage_dirs {
+    size_t count;
+    const char *(*at)(void *ctx, size_t i);
+    void *ctx;
+} nox__stage_dirs;
+/* Open (mkdir -p) dest and make an empty staging directory in it. */
+int nox__stage_open(nox__stage *st, const char *dest, nox_error **err);
+/* Move everything staged into dest: first checked for conflicts without
+ * changing anything, then renamed. NOX_EARCHIVE naming the entry for a
+ * conflict (dest unchanged). */
+int nox__stage_commit(nox__stage *st, const nox__stage_dirs *explicit_dirs,
+                      nox_error **err);
+/* Remove the staging directory (and, unless committed, the destination
+ * directories nox__stage_open made) and close everything. */
+void nox__stage_abort(nox__stage *st);
+
+/* ---- archive_gunzip.c: gzip with its trailers checked ---------------- */
+
+/* One chunk of input: *p lent until the next call, *got 0 at the end. */
+typedef int (*nox__chunk_fn)(void *ctx, const uint8_t **p, size_t *got,
+                             nox_error **err);
+typedef struct nox__gunzip nox__gunzip;
+/* A reader of next's bytes that inflates them when they start with the
+ * gzip magic (every member's CRC-32 and length checked: NOX_EARCHIVE
+ * naming zlib's finding on a mismatch or a cut-off member) and passes
+ * anything else through. NULL when out of memory. */
+nox__gunzip *nox__gunzip_new(nox__chunk_fn next, void *ctx);
+/* The next piece of plain bytes (*p lent until the next call; *got 0 at
+ * the end). 0 or a NOX code with err set. */
+int nox__gunzip_read(nox__gunzip *g, const uint8_t **p, size_t *got, nox_error **err);
+/* Read the gzip stream to its end, so its last trailer is checked even
+ * when the reader above stopped early (tar's end-of-archive blocks come
+ * before the padding and the trailer); more than max_discard bytes of
+ * output on the way is NOX_EARCHIVE. 0 for plain input. */
+int nox__gunzip_finish(nox__gunzip *g, uint64_t max_discard, nox_error **err);
+void nox__gunzip_free(nox__gunzip *g);
+
 #endif /* NOX_ARCHIVE_H */

@@ -7,6 +7,11 @@
  * archive or already on disk) can make us write outside the destination.
  * The working directory is never touched: the library is multi-threaded.
  *
+ * All or nothing: entries are written into a staging directory inside
+ * the destination and moved into place only when the whole archive was
+ * read, valid and within its limits (archive_stage.c); on any failure the
+ * destination is left as it was.
+ *
  * Memory is bounded: input and file data move through two CHUNK buffers.
  * Only the list of directory modes to apply at the end grows, by one
  * small record per directory entry.
@@ -59,8 +64,9 @@ typedef struct extractor {
     nox__zread_fn zread; /* instead of read: hands out its own buffers */
     void *read_ctx;
     int read_rc; /* the reader's failure, reported instead of libarchive's */
+    nox__gunzip *gz; /* between the reader and libarchive */
     nox_error **err;
-    int root;        /* O_PATH fd of the destination */
+    int root;        /* O_PATH fd where entries go: the staging directory */
     uint8_t *inbuf;  /* CHUNK: archive bytes for libarchive */
     nox__archive_limits limits;
     uint64_t bytes;   /* file data extracted so far */
@@ -687,11 +693,17 @@ static int next_chunk(extractor *x, const uint8_t **p, size_t *got, nox_error **
     return x->read(x->read_ctx, x->inbuf, CHUNK, got, err);
 }
 
+static int next_chunk_cb(void *ctx, const uint8_t **p, size_t *got, nox_error **err) {
+    return next_chunk(ctx, p, got, err);
+}
+
 static la_ssize_t read_cb(struct archive *a, void *ctx, const void **buf) {
     extractor *x = ctx;
     size_t got = 0;
     const uint8_t *p = NULL;
-    int rc = next_chunk(x, &p, &got, x->err);
+    int rc = nox__gunzip_read(x->gz, &p, &got, x->err);
+    if (rc == NOX_EARCHIVE && x->name) /* bad data inside this entry */
+        nox__err_prefix(x->err, "archive entry \"%s\"", x->name);
     if (rc != 0) {
         x->read_rc = rc;
         archive_set_error(a, EIO, "cannot read the archive");
@@ -739,14 +751,15 @@ static int extract_all(extractor *x) {
 
 static int open_reader(extractor *x) {
     x->a = archive_read_new();
+    x->gz = nox__gunzip_new(next_chunk_cb, x);
     if (!x->zread)
         x->inbuf = malloc(CHUNK);
-    if (!x->a || (!x->zread && !x->inbuf))
+    if (!x->a || !x->gz || (!x->zread && !x->inbuf))
         return nox__err(x->err, NOX_ENOMEM, "out of memory");
-    /* gzip or nothing, and tar in all its variants: no external programs
-     * and no formats we never produce. */
-    if (archive_read_support_filter_gzip(x->a) != ARCHIVE_OK ||
-        archive_read_support_filter_none(x->a) != ARCHIVE_OK ||
+    /* Tar in all its variants, and no formats we never produce. gzip is
+     * undone in front of libarchive (archive_gunzip.c), which checks the
+     * trailers that libarchive's own filter skips. */
+    if (archive_read_support_filter_none(x->a) != ARCHIVE_OK ||
         archive_read_support_format_tar(x->a) != ARCHIVE_OK)
         return nox__err(x->err, NOX_EUNSUPPORTED,
                         "libarchive cannot read tar.gz: %s",
@@ -756,45 +769,8 @@ static int open_reader(extractor *x) {
     return 0;
 }
 
-/* mkdir -p dest (0755) and open it. The caller named it: symlinks on the
- * way to it are followed; nothing below it is. */
-static int open_dest(const char *dest, nox_error **err, int *out) {
-    char eb[128];
-    int fd = open(dest, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) {
-        char *p = nox__strdup(dest);
-        if (!p)
-            return nox__err(err, NOX_ENOMEM, "out of memory");
-        for (char *s = p + 1;; s++) {
-            if (*s != '/' && *s != 0)
-                continue;
-            char c = *s;
-            *s = 0;
-            if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-                int e = errno;
-                int rc = nox__err(err, nox__code_from_errno(e),
-                                  "cannot create \"%s\": %s", p,
-                                  errstr(e, eb, sizeof eb));
-                free(p);
-                return rc;
-            }
-            *s = c;
-            if (!c)
-                break;
-        }
-        free(p);
-        fd = open(dest, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    }
-    if (fd < 0) {
-        int e = errno;
-        if (e == ENOTDIR)
-            return nox__err(err, NOX_EINVAL,
-                            "destination \"%s\" is not a directory", dest);
-        return nox__err(err, nox__code_from_errno(e), "cannot open \"%s\": %s",
-                        dest, errstr(e, eb, sizeof eb));
-    }
-    *out = fd;
-    return 0;
+static const char *fix_path_at(void *ctx, size_t i) {
+    return ((extractor *)ctx)->fixes[i].path;
 }
 
 static int extract(nox__read_fn read, nox__zread_fn zread, void *read_ctx,
@@ -810,24 +786,32 @@ static int extract(nox__read_fn read, nox__zread_fn zread, void *read_ctx,
     x.root = -1;
     if (limits)
         x.limits = *limits;
-    int rc = open_dest(dest_dir, err, &x.root);
+    nox__stage st;
+    int rc = nox__stage_open(&st, dest_dir, err);
+    x.root = st.fd;
     if (rc == 0)
         rc = open_reader(&x);
     if (rc == 0)
         rc = extract_all(&x);
     if (rc == 0)
+        rc = nox__gunzip_finish(x.gz, MAX_DRAIN, err);
+    nox__stage_dirs dirs = {x.nfixes, fix_path_at, &x};
+    if (rc == 0)
+        rc = nox__stage_commit(&st, &dirs, err);
+    x.root = st.dest; /* the directory modes, on what moved into place */
+    if (rc == 0)
         rc = apply_fixes(&x);
     if (rc == 0)
         drain(&x);
+    nox__stage_abort(&st);
     if (x.a)
         archive_read_free(x.a);
+    nox__gunzip_free(x.gz);
     for (size_t i = 0; i < x.nfixes; i++)
         free(x.fixes[i].path);
     free(x.fixes);
     free(x.created.slots);
     free(x.inbuf);
-    if (x.root >= 0)
-        close(x.root);
     return rc;
 }
 

@@ -36,12 +36,13 @@ def pkg_config_libs() -> List[str]:
     """Libraries the static core needs (names for -l)."""
     libs: List[str] = []
     try:
-        out = subprocess.run(["pkg-config", "--libs", "libcurl", "libcjson", "libarchive"],
+        out = subprocess.run(["pkg-config", "--libs", "libcurl", "libcjson", "libarchive",
+                              "zlib"],
                              check=True, stdout=subprocess.PIPE,
                              universal_newlines=True).stdout.split()
         libs = [a[2:] for a in out if a.startswith("-l")]
     except (OSError, subprocess.CalledProcessError):
-        libs = ["curl", "cjson", "archive"]
+        libs = ["curl", "cjson", "archive", "z"]
     for extra in ("pthread", "dl"):
         if extra not in libs:
             libs.append(extra)

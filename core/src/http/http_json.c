@@ -253,7 +253,9 @@ int nox__http_parse_exit_fields(const cJSON *o, nox_exec_result *r,
                         what);
     r->exit_code = code->valueint;
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "durationMs");
-    if (cJSON_IsNumber(d))
+    /* Any number may come: a double out of int64's range must not be
+     * converted (undefined behaviour; found by fuzz_http_response). */
+    if (cJSON_IsNumber(d) && d->valuedouble >= 0 && d->valuedouble < 9.2e18)
         r->duration_ms = (int64_t)d->valuedouble;
     const cJSON *sig = cJSON_GetObjectItemCaseSensitive(o, "signal");
     if (cJSON_IsNumber(sig))
