@@ -12,6 +12,7 @@
  * work.
  */
 #include "body.h"
+#include "front.h"
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -161,7 +162,7 @@ static int wait_idle(server *s, double seconds) {
     return 1;
 }
 
-static void shutdown_server(server *s, MHD_socket listen_fd) {
+static void shutdown_server(server *s) {
     if (!wait_idle(s, s->cfg.grace_seconds)) {
         atomic_store(&s->aborting, 1);
         unsigned n = lifecycle_cancel_streams(s);
@@ -171,8 +172,8 @@ static void shutdown_server(server *s, MHD_socket listen_fd) {
     }
     MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
-    if (listen_fd != MHD_INVALID_SOCKET)
-        close(listen_fd); /* ours since MHD_quiesce_daemon */
+    front_free(s->front);
+    s->front = NULL;
     if (!s->cfg.keep_sandboxes) {
         unsigned n = lifecycle_delete_created(s);
         if (n)
@@ -221,16 +222,78 @@ static int open_client(server *s) {
     return 0;
 }
 
+/* Our own listening socket: the front accepts on it (front.h). */
+static int open_listener(const srv_config *cfg, const struct sockaddr_storage *addr) {
+    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    socklen_t len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                : sizeof(struct sockaddr_in);
+    if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+        bind(fd, (const struct sockaddr *)addr, len) == 0 && listen(fd, 511) == 0)
+        return fd;
+    fprintf(stderr, SRV_NAME ": cannot listen on %s port %d: %s\n", cfg->host, cfg->port,
+            strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+/* A connection the front handed over has closed: it stops counting
+ * against its address. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    (void)socket_context;
+    server *s = cls;
+    if (code != MHD_CONNECTION_NOTIFY_CLOSED)
+        return;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci)
+        front_connection_closed(s->front, ci->client_addr);
+}
+
+static int start_front(server *s, int listen_fd) {
+    const srv_config *cfg = &s->cfg;
+    front_config fc = {
+        .listen_fd = listen_fd,
+        .max_pending = cfg->max_pending,
+        .max_per_ip = cfg->max_per_ip,
+        .head_timeout_ms = cfg->head_timeout * 1000u,
+        .body_timeout_ms = cfg->body_timeout * 1000u,
+        .max_head_bytes = (size_t)cfg->max_head_bytes,
+    };
+    char why[256];
+    if (front_start(&s->front, &fc, s->daemon, why, sizeof why) == 0)
+        return 0;
+    fprintf(stderr, SRV_NAME ": %s\n", why);
+    return -1;
+}
+
+static int local_port(int fd) {
+    struct sockaddr_storage a;
+    socklen_t len = sizeof a;
+    if (getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+        return -1;
+    return ntohs(a.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&a)->sin6_port
+                                         : ((struct sockaddr_in *)&a)->sin_port);
+}
+
 static int start_daemon(server *s, const struct sockaddr_storage *addr) {
     const srv_config *cfg = &s->cfg;
+    int listen_fd = open_listener(cfg, addr);
+    if (listen_fd < 0)
+        return -1;
+    /* The front accepts and passes complete requests on; the daemon only
+     * serves them, one thread each. */
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                     MHD_USE_NO_LISTEN_SOCKET;
     if (addr->ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->daemon = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, NULL, NULL, router_handle, s,
+        flags, 0, NULL, NULL, router_handle, s,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, /* first, to catch all */
-        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)addr,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_URI_LOG_CALLBACK, router_uri_log, s,
         MHD_OPTION_NOTIFY_COMPLETED, router_completed, s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->threads,
@@ -242,8 +305,13 @@ static int start_daemon(server *s, const struct sockaddr_storage *addr) {
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
         MHD_OPTION_END);
     if (!s->daemon) {
-        fprintf(stderr, SRV_NAME ": cannot listen on %s port %d: %s\n", cfg->host,
-                cfg->port, strerror(errno));
+        fprintf(stderr, SRV_NAME ": cannot start the HTTP daemon: %s\n", strerror(errno));
+        close(listen_fd);
+        return -1;
+    }
+    s->listen_port = local_port(listen_fd);
+    if (start_front(s, listen_fd) != 0) {
+        MHD_stop_daemon(s->daemon);
         return -1;
     }
     return 0;
@@ -251,9 +319,7 @@ static int start_daemon(server *s, const struct sockaddr_storage *addr) {
 
 /* The one line on stdout that scripts wait for, then the startup log. */
 static void announce(server *s, const struct sockaddr_storage *addr) {
-    const union MHD_DaemonInfo *di =
-        MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    int port = di ? di->port : s->cfg.port;
+    int port = s->listen_port;
     char host[INET6_ADDRSTRLEN] = "?";
     int v6 = addr->ss_family == AF_INET6;
     if (v6)
@@ -276,6 +342,8 @@ int main(int argc, char **argv) {
     options_defaults(&s->cfg);
     if (options_parse(&s->cfg, argc, argv) != 0)
         return 0; /* --help or --version */
+    if (s->cfg.max_head_bytes > (1u << 20))
+        options_usage_error("--max-head-bytes: at most 1M");
     struct sockaddr_storage addr;
     check_bind_address(&s->cfg, &addr);
     if (install_signals() != 0) {
@@ -295,8 +363,8 @@ int main(int argc, char **argv) {
     }
     log_msg("%s received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     atomic_store(&s->shutting_down, 1);
-    MHD_socket listen_fd = MHD_quiesce_daemon(s->daemon);
-    shutdown_server(s, listen_fd);
+    front_stop(s->front); /* no new connections; those waiting get 503 */
+    shutdown_server(s);
     nox_client_free(s->client);
     lifecycle_destroy(s);
     close(signal_pipe[0]);

@@ -56,6 +56,20 @@ static const srv_option options[] = {
      "captured output per stream and exec (default 1M)"},
     {"threads", "N", OPT_UNSIGNED, F(threads), 1, 100000,
      "concurrent connections, one thread each\n(default 128)"},
+    {"max-conns-per-ip", "N", OPT_UNSIGNED, F(max_per_ip), 1, 1000000,
+     "connections one client address may hold open;\nmore get 429 (default 100)"},
+    {"max-pending", "N", OPT_UNSIGNED, F(max_pending), 1, 1000000,
+     "connections waiting for their request head (a\nfile descriptor each, no thread); more get\n"
+     "503 (default 1024)"},
+    {"head-timeout", "SECONDS", OPT_UNSIGNED, F(head_timeout), 1, 3600,
+     "time from connect to a whole request head;\nthen 408 (default 10)"},
+    {"body-timeout", "SECONDS", OPT_UNSIGNED, F(body_timeout), 1, 86400,
+     "time for a body of up to 64 KiB after its head,\n"
+     "and the grace before --min-body-rate applies to\nlarger ones; then 408 (default 30)"},
+    {"max-head-bytes", "N", OPT_SIZE, F(max_head_bytes), 0, 0,
+     "request line and headers; more get 431\n(default 32K)"},
+    {"min-body-rate", "N", OPT_SIZE, F(min_body_rate), 0, 0,
+     "bytes per second a larger body (an upload)\nmust average; slower gets 408 (default 1K)"},
     {"max-execs-per-sandbox", "N", OPT_UNSIGNED, F(max_execs), 1, 100000,
      "commands running at once in one sandbox;\nmore get 429 (default 32)"},
     {"grace", "SECONDS", OPT_UNSIGNED, F(grace_seconds), 0, 86400,
@@ -81,6 +95,12 @@ void options_defaults(srv_config *cfg) {
     cfg->grace_seconds = 10;
     cfg->idle_timeout = 120; /* seconds before an idle connection closes */
     cfg->max_execs = 32;
+    cfg->max_per_ip = 100;
+    cfg->max_pending = 1024;
+    cfg->head_timeout = 10;
+    cfg->body_timeout = 30;
+    cfg->max_head_bytes = 32u << 10;
+    cfg->min_body_rate = 1u << 10;
 }
 
 static void print_help(FILE *f) {

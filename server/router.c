@@ -400,6 +400,18 @@ static void take_json_body(request *r, const char *data, size_t len) {
     r->body[r->body_len] = 0;
 }
 
+/* Past --body-timeout, a body must average --min-body-rate: one that
+ * trickles would hold its connection's thread for as long as it liked.
+ * (Bodies of up to 64 KiB never get here late: the front waits for them.) */
+static int body_too_slow(const request *r) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double secs = (double)(now.tv_sec - r->started_at.tv_sec) +
+                  (double)(now.tv_nsec - r->started_at.tv_nsec) / 1e9;
+    const srv_config *cfg = &r->srv->cfg;
+    return secs > cfg->body_timeout && (double)r->body_bytes / secs < (double)cfg->min_body_rate;
+}
+
 static enum MHD_Result dispatch(request *r) {
     if (r->deferred_code) {
         nox_error *err = r->deferred_err;
@@ -439,6 +451,15 @@ enum MHD_Result router_handle(void *cls, struct MHD_Connection *conn,
         return ret;
     }
     if (*upload_data_size) {
+        r->body_bytes += *upload_data_size;
+        if (!r->responded && body_too_slow(r)) {
+            if (r->route == ROUTE_UPLOAD)
+                upload_abort(r); /* nothing of it stays in the sandbox */
+            return respond_error(r, 408,
+                                 "the request body arrives slower than %llu bytes/s "
+                                 "(--min-body-rate)",
+                                 (unsigned long long)r->srv->cfg.min_body_rate);
+        }
         if (!r->responded) {
             if (r->route == ROUTE_UPLOAD)
                 upload_take(r, upload_data, *upload_data_size);

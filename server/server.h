@@ -48,6 +48,12 @@ typedef struct srv_config {
     uint64_t max_output_bytes; /* per stream and exec; 0: library default */
     unsigned threads;          /* connection limit (one thread each) */
     unsigned idle_timeout;     /* seconds before an idle connection closes */
+    unsigned max_per_ip;       /* connections per client address */
+    unsigned max_pending;      /* connections waiting for their request head */
+    unsigned head_timeout;     /* seconds for a whole request head */
+    unsigned body_timeout;     /* seconds for a small body; then the minimum rate */
+    uint64_t max_head_bytes;   /* request line and headers */
+    uint64_t min_body_rate;    /* bytes/s a large body must keep up */
     unsigned max_execs;        /* running execs per sandbox */
     unsigned grace_seconds;    /* how long shutdown waits for requests */
     int keep_sandboxes;        /* do not delete our sandboxes on exit */
@@ -73,6 +79,8 @@ typedef struct server {
     srv_config cfg;
     nox_client *client;
     struct MHD_Daemon *daemon;
+    struct front *front;          /* accepts; hands complete heads to daemon */
+    int listen_port;
 
     atomic_int shutting_down;     /* new requests get 503 */
     atomic_int aborting;          /* grace is over: running work is canceled */
@@ -146,6 +154,7 @@ typedef struct request {
     int upload_fd;                /* write end of the upload's pipe; -1: none */
     struct upload_job *upload;    /* the thread extracting it; NULL: none */
     uint64_t received;
+    uint64_t body_bytes;          /* of any body, for --min-body-rate */
     int body_too_big;
     int body_io_errno;
     /* An answer decided before the body arrived (an upload to an unknown
