@@ -46,7 +46,10 @@ int lsess_agent_alive(lsess *s);
 int lsess_pidfd(lsess *s);
 void lsess_wait_pidfd(int pidfd, int timeout_ms);
 void lsess_kill_agent(lsess *s);
-/* Kill a leftover agent and remove the session directory (lock held). */
+/* Remove the cgroups a dead agent's meta.json names (local_stale.c). */
+void lsess_remove_stale_cgroups(lsess *s);
+/* Kill a leftover agent, its cgroups, and remove the session directory
+ * (lock held). */
 int lsess_remove_locked(lsess *s, const char *base);
 /* Under the session lock: connect (0 with *fd_out) or remove the stale
  * session (-ENOENT). */

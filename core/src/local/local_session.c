@@ -178,6 +178,7 @@ void lsess_kill_agent(lsess *s) {
 int lsess_remove_locked(lsess *s, const char *base) {
     (void)base;
     lsess_kill_agent(s);
+    lsess_remove_stale_cgroups(s);
     int bfd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (bfd < 0)
         return -errno;
