@@ -108,8 +108,51 @@ def names():
     w("utf8_bad", b"\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80")
 
 
+def heads():
+    w = lambda n, s: write("front_head", n, s)
+    w("get", "\x05GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+    w("post_body", "\x05POST /v1/sandboxes/s/exec HTTP/1.1\r\nHost: a\r\n"
+                   "Content-Length: 14\r\n\r\n{\"cmd\":[\"ls\"]}")
+    w("expect", "\x05PUT /x HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
+                "Content-Length: 9999\r\n\r\n")
+    w("chunked", "\x05POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+    w("http10", "\x05GET / HTTP/1.0\r\n\r\n")
+    w("tls", b"\x05\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+    w("h2", "\x05PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+    w("folded", "\x05GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n 2\r\n\r\n")
+    w("two_hosts", "\x05GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+    w("bad_length", "\x05POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1x\r\n\r\n")
+
+
+def texts():
+    w = lambda n, s: write("text", n, s)
+    w("b64", "aGVsbG8gd29ybGQ=")
+    w("b64_pad2", "Zg==")
+    w("b64_urlsafe", "a-_b")
+    w("utf8", "gr\u00fc\u00dfe \U0001f600")
+    w("utf8_bad", b"\xe2\x82\xc0\xf0\x9f")
+
+
+def frames():
+    def field(k, v):
+        v = v.encode() if isinstance(v, str) else v
+        return bytes([k]) + len(v).to_bytes(4, "big") + v
+
+    def frame(t, payload):
+        return bytes([ord(t)]) + len(payload).to_bytes(4, "big") + payload
+
+    req = field(1, (1).to_bytes(8, "big")) + field(2, "exec") + field(3, "/workspace")
+    write("proto", "req", frame("Q", req))
+    write("proto", "two", frame("Q", req) + frame("D", b"data bytes") + frame("E", b""))
+    write("proto", "oversized", b"Q\xff\xff\xff\xff")
+    write("proto", "cut", frame("Q", req)[:-3])
+
+
 if __name__ == "__main__":
     shutil.rmtree(CORPUS, ignore_errors=True)
     archives()
     answers()
     names()
+    heads()
+    texts()
+    frames()

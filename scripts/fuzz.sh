@@ -7,9 +7,9 @@
 # --seconds  fuzz each target this long (default 60) after the replay
 # TARGET     e.g. archive_extract (default: every fuzz/fuzz_*.c)
 #
-# New inputs go to $FUZZ_BUILD/corpus/NAME (not committed: copy the ones
-# worth keeping into fuzz/corpus/NAME); a crash leaves its input in
-# $FUZZ_BUILD/artifacts/ and makes this script fail. It prints one line a
+# New inputs go to $FUZZ_BUILD/corpus/NAME (not committed); a crash leaves
+# its input in $FUZZ_BUILD/artifacts/ and makes this script fail: once
+# fixed, the input goes to fuzz/regressions/NAME, replayed on every run. It prints one line a
 # target: executions, speed, corpus size, and the verdict.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +27,7 @@ B=${FUZZ_BUILD:-build-fuzz}
 command -v clang >/dev/null && [ -f "$(clang -print-file-name=libclang_rt.fuzzer-x86_64.a)" ] ||
   scripts/install-deps.sh clang libclang-rt-14-dev
 CC=clang cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DNOX_FUZZ=ON \
-  -DNOX_SANITIZE=address,undefined -DNOX_BUILD_TESTS=OFF -DNOX_BUILD_SERVER=OFF >/dev/null
+  -DNOX_SANITIZE=address,undefined -DNOX_BUILD_TESTS=OFF >/dev/null
 cmake --build "$B" --target fuzz-targets -j "$(nproc)" >/dev/null
 if [ ${#targets[@]} -eq 0 ]; then
   for f in fuzz/fuzz_*.c; do n=${f##*/fuzz_}; targets+=("${n%.c}"); done
@@ -40,9 +40,13 @@ export TMPDIR=$tmp ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
 failed=0
 for t in "${targets[@]}"; do
   bin=$B/fuzz_$t seeds=fuzz/corpus/$t work=$B/corpus/$t log=$B/fuzz_$t.log
+  # Crashes found once stay as regression inputs, replayed every time.
+  regress=fuzz/regressions/$t
   mkdir -p "$work" "$seeds"
-  if [ $replay = 1 ]; then args=(-runs=0 "$seeds")
-  else args=(-max_total_time="$seconds" "$work" "$seeds"); fi
+  dirs=("$seeds")
+  [ -d "$regress" ] && dirs+=("$regress")
+  if [ $replay = 1 ]; then args=(-runs=0 "${dirs[@]}")
+  else args=(-max_total_time="$seconds" "$work" "${dirs[@]}"); fi
   if "$bin" -artifact_prefix="$B/artifacts/$t-" -print_final_stats=1 -timeout=20 \
        -rss_limit_mb=2048 "${args[@]}" >"$log" 2>&1; then verdict=ok
   else verdict="FAILED (see $log and $B/artifacts/)"; failed=1; fi

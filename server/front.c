@@ -153,7 +153,7 @@ static void drop(front *f, slot *s) {
 
 /* ---- is this an HTTP/1 request head? ------------------------------------ */
 
-enum { HEAD_MORE, HEAD_DONE, HEAD_BAD, HEAD_VERSION, HEAD_LENGTH, HEAD_FIELD, HEAD_HOST };
+enum { HEAD_MORE, HEAD_DONE, HEAD_BAD, HEAD_VERSION };
 
 /* The request line as far as it has come: METHOD SP target SP HTTP/1.x. */
 static int check_request_line(const char *p, size_t n) {
@@ -251,7 +251,49 @@ static long small_body(const char *p, size_t head_len) {
     return len <= FRONT_SMALL_BODY ? (long)len : 0;
 }
 
+int front_verdict(const char *p, size_t n, size_t max_head_bytes) {
+    size_t head_len = 0;
+    int st = head_state(p, n, &head_len);
+    if (head_len > max_head_bytes)
+        return FRONT_TOO_BIG; /* whatever else it is */
+    if (st == HEAD_MORE)
+        return FRONT_MORE;
+    if (st == HEAD_BAD)
+        return FRONT_NOT_HTTP;
+    if (st == HEAD_VERSION)
+        return FRONT_VERSION;
+    if (!fields_ok(p, head_len))
+        return FRONT_BAD_FIELD;
+    int hosts = 0;
+    (void)header(p, head_len, "host:", &hosts);
+    const char *line_end = memmem(p, head_len, "\r\n", 2);
+    if (hosts != 1 && memcmp(line_end - 8, "HTTP/1.1", 8) == 0)
+        return FRONT_BAD_HOST; /* RFC 9112 3.2: exactly one */
+    long body = small_body(p, head_len);
+    if (body < 0)
+        return FRONT_BAD_LENGTH;
+    return (size_t)body <= n - head_len ? FRONT_READY : FRONT_WAIT_BODY;
+}
+
 /* ---- the loop ----------------------------------------------------------- */
+
+/* What each refusal answers. */
+static const struct {
+    int status;
+    const char *reason, *code, *msg;
+} refusals[] = {
+    [FRONT_NOT_HTTP] = {400, "Bad Request", "NOX_EPROTOCOL", "not an HTTP/1 request"},
+    [FRONT_VERSION] = {505, "HTTP Version Not Supported", "NOX_EPROTOCOL",
+                       "only HTTP/1.0 and HTTP/1.1 are served"},
+    [FRONT_BAD_FIELD] = {400, "Bad Request", "NOX_EPROTOCOL",
+                         "a header line is not \\\"name: value\\\""},
+    [FRONT_BAD_HOST] = {400, "Bad Request", "NOX_EPROTOCOL",
+                        "an HTTP/1.1 request needs exactly one Host header"},
+    [FRONT_BAD_LENGTH] = {400, "Bad Request", "NOX_EPROTOCOL",
+                          "Content-Length is not one decimal number"},
+    [FRONT_TOO_BIG] = {431, "Request Header Fields Too Large", "NOX_ETOOBIG",
+                       "the request head is larger than the server's limit"},
+};
 
 static void hand_over(front *f, slot *s) {
     int fd = s->fd;
@@ -262,67 +304,28 @@ static void hand_over(front *f, slot *s) {
         ip_put(f, (struct sockaddr *)&s->addr);
 }
 
-/* The head is in: hand over now, or once a small body is in too. */
-static int head_done(front *f, slot *s, size_t n, size_t head_len) {
-    int hosts = 0;
-    if (!fields_ok(f->peek, head_len))
-        return HEAD_FIELD;
-    (void)header(f->peek, head_len, "host:", &hosts);
-    const char *line_end = memmem(f->peek, head_len, "\r\n", 2);
-    if (hosts != 1 && memcmp(line_end - 8, "HTTP/1.1", 8) == 0)
-        return HEAD_HOST; /* RFC 9112 3.2: exactly one */
-    long body = small_body(f->peek, head_len);
-    if (body < 0)
-        return HEAD_LENGTH;
-    if ((size_t)body <= n - head_len) {
-        hand_over(f, s);
-        return HEAD_DONE;
-    }
-    if (!s->body) {
-        s->body = 1;
-        s->deadline = now_ms() + f->cfg.body_timeout_ms;
-    }
-    return HEAD_MORE;
-}
-
 static void on_readable(front *f, slot *s) {
     size_t cap = f->cfg.max_head_bytes + FRONT_SMALL_BODY + 1;
     ssize_t n = recv(s->fd, f->peek, cap, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
+    int fd = s->fd;
     if (n <= 0) { /* gone before asking anything */
-        int fd = s->fd;
         drop(f, s);
         close(fd);
         return;
     }
-    size_t head_len = 0;
-    int st = head_state(f->peek, (size_t)n, &head_len);
-    int fd = s->fd;
-    if (head_len > f->cfg.max_head_bytes)
-        st = HEAD_MORE; /* too long, whatever else it is: 431 below */
-    else if (st == HEAD_DONE)
-        st = head_done(f, s, (size_t)n, head_len);
-    if (st == HEAD_DONE || (st == HEAD_MORE && (s->body || head_len <= f->cfg.max_head_bytes)))
+    int v = front_verdict(f->peek, (size_t)n, f->cfg.max_head_bytes);
+    if (v == FRONT_READY)
+        return hand_over(f, s);
+    if (v == FRONT_WAIT_BODY && !s->body) {
+        s->body = 1; /* the head is in: the body's own deadline starts */
+        s->deadline = now_ms() + f->cfg.body_timeout_ms;
+    }
+    if (v == FRONT_MORE || v == FRONT_WAIT_BODY)
         return;
     drop(f, s);
-    if (st == HEAD_LENGTH)
-        refuse(f, fd, 400, "Bad Request", "NOX_EPROTOCOL",
-               "Content-Length is not one decimal number");
-    else if (st == HEAD_FIELD)
-        refuse(f, fd, 400, "Bad Request", "NOX_EPROTOCOL",
-               "a header line is not \\\"name: value\\\"");
-    else if (st == HEAD_HOST)
-        refuse(f, fd, 400, "Bad Request", "NOX_EPROTOCOL",
-               "an HTTP/1.1 request needs exactly one Host header");
-    else if (st == HEAD_BAD)
-        refuse(f, fd, 400, "Bad Request", "NOX_EPROTOCOL", "not an HTTP/1 request");
-    else if (st == HEAD_VERSION)
-        refuse(f, fd, 505, "HTTP Version Not Supported", "NOX_EPROTOCOL",
-               "only HTTP/1.0 and HTTP/1.1 are served");
-    else
-        refuse(f, fd, 431, "Request Header Fields Too Large", "NOX_ETOOBIG",
-               "the request head is larger than the server's limit");
+    refuse(f, fd, refusals[v].status, refusals[v].reason, refusals[v].code, refusals[v].msg);
 }
 
 static slot *free_slot(front *f) {

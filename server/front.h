@@ -56,6 +56,21 @@ void front_stop(front *f);
 void front_free(front *f);
 /* A connection handed to the daemon has closed. */
 void front_connection_closed(front *f, const struct sockaddr *addr);
+/* What the front makes of the first n bytes a connection sent (the
+ * decision on_readable acts on; a pure function, for tests and fuzzing). */
+enum {
+    FRONT_MORE,       /* nothing wrong yet: wait for more */
+    FRONT_WAIT_BODY,  /* the head is in; a small body is still coming */
+    FRONT_READY,      /* head (and small body) complete: hand it over */
+    FRONT_NOT_HTTP,   /* 400 */
+    FRONT_VERSION,    /* 505 */
+    FRONT_BAD_FIELD,  /* 400 */
+    FRONT_BAD_HOST,   /* 400 */
+    FRONT_BAD_LENGTH, /* 400 */
+    FRONT_TOO_BIG,    /* 431 */
+};
+int front_verdict(const char *p, size_t n, size_t max_head_bytes);
+
 /* Requests refused by the front so far, for the log. */
 unsigned long front_refused(const front *f);
 

@@ -364,6 +364,8 @@ int main(int argc, char **argv) {
     log_msg("%s received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     atomic_store(&s->shutting_down, 1);
     front_stop(s->front); /* no new connections; those waiting get 503 */
+    if (front_refused(s->front))
+        log_msg("the front refused %lu connection(s) in all", front_refused(s->front));
     shutdown_server(s);
     nox_client_free(s->client);
     lifecycle_destroy(s);
