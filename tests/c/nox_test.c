@@ -330,7 +330,10 @@ shres nt_sh(nox_client *c, const char *sid, const char *script, int timeout) {
     nox_exec_result *res = NULL;
     nox_error *e = NULL;
     if (nox_exec(c, sid, argv, &o, &res, &e) != 0) {
+        /* The error text counts as output: a check for "no output" must
+         * not pass on a command that never ran. */
         r.out = strdup(e ? nox_error_message(e) : "exec failed");
+        r.out_len = r.out ? strlen(r.out) : 0;
         nox_error_free(e);
         return r;
     }

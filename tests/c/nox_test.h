@@ -153,8 +153,9 @@ nox_exec_result *nt_exec_ok(nox_client *c, const char *sid,
                             const char *const *argv);
 
 /* `sh -c script` with a timeout: exit code, stdout then stderr in out
- * (malloc'd, NUL-terminated; the error message when exec itself failed,
- * code -1), out_len the stdout part, truncated its flag. */
+ * (malloc'd, NUL-terminated), out_len the stdout part, truncated its flag.
+ * When exec itself failed: code -1, out the error message and out_len its
+ * length (never 0, so "printed nothing" cannot pass on a failed exec). */
 typedef struct shres {
     int code;
     char *out;
