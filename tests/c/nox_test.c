@@ -73,9 +73,13 @@ int nt_required(const char *need) {
     return 0;
 }
 
+static void vreport_skip(int required, const char *need, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 static void vreport_skip(int required, const char *need, const char *fmt, va_list ap) {
-    fprintf(stderr, required ? "    FAIL (NOX_REQUIRE names %s, yet): " : "    SKIP (%s): ",
-            need);
+    if (required)
+        fprintf(stderr, "    FAIL (NOX_REQUIRE names %s, yet): ", need);
+    else
+        fprintf(stderr, "    SKIP (%s): ", need);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
 }
@@ -100,8 +104,8 @@ int nt_skip_all(const char *need, const char *fmt, ...) {
     vreport_skip(required, need, fmt, ap);
     va_end(ap);
     fflush(stderr);
-    printf(required ? "0 passed, 1 failed (a required suite cannot run)\n"
-                    : "0 passed, 0 failed, all skipped\n");
+    fputs(required ? "0 passed, 1 failed (a required suite cannot run)\n"
+                   : "0 passed, 0 failed, all skipped\n", stdout);
     fflush(stdout);
     return required ? 1 : NT_SKIP_CODE;
 }

@@ -134,6 +134,8 @@ static int fork_bomb(int max) {
         kill(kids[i], SIGKILL);
     while (wait(NULL) > 0) {
     }
+    if (n < 10) /* not a limit being reached: fork does not work at all */
+        return error_out("fork refused after fewer than 10 processes");
     if (n >= max) {
         char d[80];
         snprintf(d, sizeof d, "%d processes without a limit", n);
@@ -155,6 +157,8 @@ static int memory_bomb(long limit_mb) {
         if (got > limit_mb * 4)
             return escaped("allocated 4x the memory limit");
     }
+    if (got < 16) /* not a limit being reached: nothing could be allocated */
+        return error_out("not even 16 MiB could be allocated");
     char d[128];
     snprintf(d, sizeof d, "allocation refused after %ld MiB", got);
     if (got > limit_mb + 16)
@@ -300,6 +304,10 @@ static int have_pid1(void) { return kill(1, 0) == 0 || errno == EPERM; }
 
 static int connect_tcp(const char *ip, int port) {
     int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0) {
+        printf("ERROR %s: no TCP socket: %s\n", NAME, strerror(errno));
+        exit(2);
+    }
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, ip, &a.sin_addr);
     struct timeval tv = {2, 0};
@@ -606,8 +614,12 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(NAME, "connect_abstract")) {
         int s = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (s < 0)
+            return error_out("no unix socket");
         struct sockaddr_un a = {.sun_family = AF_UNIX};
         size_t n = strlen(arg);
+        if (n == 0 || n >= sizeof a.sun_path - 1)
+            return error_out("connect_abstract needs a name");
         memcpy(a.sun_path + 1, arg, n);
         return must_fail(connect(s, (struct sockaddr *)&a,
                                  (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)),
