@@ -683,11 +683,17 @@ static int mode_many(void) {
     }
     del_s = (double)(now_ns() - t0) / 1e9;
     print_header(c);
+    /* Per sandbox only over agents found: none found is null (not
+     * measured), never 0 kB. */
+    char pss_per[32] = "null", rss_per[32] = "null";
+    if (np) {
+        snprintf(pss_per, sizeof pss_per, "%.1f", (double)pss / np);
+        snprintf(rss_per, sizeof rss_per, "%.1f", (double)rss / np);
+    }
     printf("\"count\":%d,\"created\":%d,\"responded\":%d,\"agents\":%d,\"processes\":%d,"
-           "\"pss_kb\":%ld,\"rss_kb\":%ld,\"pss_kb_per_sandbox\":%.1f,\"rss_kb_per_sandbox\":%.1f,"
+           "\"pss_kb\":%ld,\"rss_kb\":%ld,\"pss_kb_per_sandbox\":%s,\"rss_kb_per_sandbox\":%s,"
            "\"delete_all_seconds\":%.3f,\"first_error\":\"",
-           A.count, created, ok, np, procs, pss, rss, np ? (double)pss / np : 0.0,
-           np ? (double)rss / np : 0.0, del_s);
+           A.count, created, ok, np, procs, pss, rss, pss_per, rss_per, del_s);
     for (const char *p = first; *p; p++)
         if (*p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
             putchar(*p);

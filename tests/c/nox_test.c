@@ -13,7 +13,8 @@
 #include <unistd.h>
 
 int nt_failed_checks;
-static int passed, failed;
+static int passed, failed, skipped;
+static int test_skipped; /* the current test called nt_skip */
 
 void nt_fail(const char *file, int line, const char *fmt, ...) {
     va_list ap;
@@ -32,6 +33,7 @@ void nt_run(const char *name, void (*fn)(void)) {
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     nt_failed_checks = 0;
+    test_skipped = 0;
     fprintf(stderr, "RUN  %s\n", name);
     fn();
     clock_gettime(CLOCK_MONOTONIC, &b);
@@ -39,6 +41,9 @@ void nt_run(const char *name, void (*fn)(void)) {
     if (nt_failed_checks) {
         failed++;
         fprintf(stderr, "FAIL %s (%ld ms)\n", name, ms);
+    } else if (test_skipped) {
+        skipped++;
+        fprintf(stderr, "SKIP %s (%ld ms)\n", name, ms);
     } else {
         passed++;
         fprintf(stderr, "ok   %s (%ld ms)\n", name, ms);
@@ -47,9 +52,62 @@ void nt_run(const char *name, void (*fn)(void)) {
 
 int nt_main_end(void) {
     fflush(stderr);
-    printf("%d passed, %d failed\n", passed, failed);
+    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     fflush(stdout);
-    return failed ? 1 : 0;
+    if (failed)
+        return 1;
+    /* Nothing ran at all: the program as a whole was skipped. */
+    return skipped && !passed ? NT_SKIP_CODE : 0;
+}
+
+int nt_required(const char *need) {
+    const char *req = getenv("NOX_REQUIRE");
+    size_t n = strlen(need);
+    for (const char *p = req; p && *p;) {
+        size_t len = strcspn(p, ", ");
+        if (len == n && !strncmp(p, need, n))
+            return 1;
+        p += len;
+        p += strspn(p, ", ");
+    }
+    return 0;
+}
+
+static void vreport_skip(int required, const char *need, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void vreport_skip(int required, const char *need, const char *fmt, va_list ap) {
+    if (required)
+        fprintf(stderr, "    FAIL (NOX_REQUIRE names %s, yet): ", need);
+    else
+        fprintf(stderr, "    SKIP (%s): ", need);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+int nt_skip(const char *need, const char *fmt, ...) {
+    int required = nt_required(need);
+    va_list ap;
+    va_start(ap, fmt);
+    vreport_skip(required, need, fmt, ap);
+    va_end(ap);
+    if (required)
+        nt_failed_checks++;
+    else
+        test_skipped = 1;
+    return 1;
+}
+
+int nt_skip_all(const char *need, const char *fmt, ...) {
+    int required = nt_required(need);
+    va_list ap;
+    va_start(ap, fmt);
+    vreport_skip(required, need, fmt, ap);
+    va_end(ap);
+    fflush(stderr);
+    fputs(required ? "0 passed, 1 failed (a required suite cannot run)\n"
+                   : "0 passed, 0 failed, all skipped\n", stdout);
+    fflush(stdout);
+    return required ? 1 : NT_SKIP_CODE;
 }
 
 char *nt_mkdtemp(const char *tag) {
@@ -276,7 +334,10 @@ shres nt_sh(nox_client *c, const char *sid, const char *script, int timeout) {
     nox_exec_result *res = NULL;
     nox_error *e = NULL;
     if (nox_exec(c, sid, argv, &o, &res, &e) != 0) {
+        /* The error text counts as output: a check for "no output" must
+         * not pass on a command that never ran. */
         r.out = strdup(e ? nox_error_message(e) : "exec failed");
+        r.out_len = r.out ? strlen(r.out) : 0;
         nox_error_free(e);
         return r;
     }

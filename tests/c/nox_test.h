@@ -24,6 +24,21 @@ void nt_run(const char *name, void (*fn)(void));
 int nt_main_end(void);
 /* Run only tests whose name contains $NT_FILTER, when set. */
 
+/* Skips are skips, never passes. NT_SKIP_CODE is the exit status ctest
+ * reads as "skipped" (SKIP_RETURN_CODE). `need` names what is missing:
+ * "namespaces", "cgroups" or "nobody". When $NOX_REQUIRE (a comma list,
+ * set by `make test` on a host that can run them) names it, the skip is a
+ * failure instead, with the reason. */
+#define NT_SKIP_CODE 77
+/* Inside a test: 1 after recording the skip (the test then returns), or
+ * after recording a failure when `need` is required. */
+int nt_skip(const char *need, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* For a whole program that cannot run: prints why and returns the exit
+ * status (NT_SKIP_CODE, or 1 when `need` is required). */
+int nt_skip_all(const char *need, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* 1 when $NOX_REQUIRE names `need`. */
+int nt_required(const char *need);
+
 #define NT_TEST(name) static void name(void)
 #define NT_RUN(name) nt_run(#name, name)
 
@@ -138,8 +153,9 @@ nox_exec_result *nt_exec_ok(nox_client *c, const char *sid,
                             const char *const *argv);
 
 /* `sh -c script` with a timeout: exit code, stdout then stderr in out
- * (malloc'd, NUL-terminated; the error message when exec itself failed,
- * code -1), out_len the stdout part, truncated its flag. */
+ * (malloc'd, NUL-terminated), out_len the stdout part, truncated its flag.
+ * When exec itself failed: code -1, out the error message and out_len its
+ * length (never 0, so "printed nothing" cannot pass on a failed exec). */
 typedef struct shres {
     int code;
     char *out;

@@ -24,6 +24,9 @@
 
 #include <cjson/cJSON.h>
 
+#include <archive.h>
+#include <archive_entry.h>
+
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -340,6 +343,11 @@ static int validate_step(const cJSON *step, char *msg) {
             if (!is_key(it->string, spec->expect))
                 return fail(msg, "unknown expect key \"%s\" for op %s", it->string, spec->op);
         }
+        /* It checks an error's message: without "error" it could only be
+         * ignored, so it is refused (as in every runner). */
+        if (cJSON_GetObjectItemCaseSensitive(expect, "message_contains") &&
+            !cJSON_GetObjectItemCaseSensitive(expect, "error"))
+            return fail(msg, "expect.message_contains needs expect.error");
     }
     if (strcmp(spec->op, "parallel") == 0) {
         const cJSON *inner = cJSON_GetObjectItemCaseSensitive(step, "step");
@@ -367,7 +375,6 @@ typedef struct {
     size_t ntouched;
 } run_ctx;
 
-static atomic_uint download_counter;
 
 /* "$S", "$S2", "$S3" at the start of a session string become the run's
  * unique ids; the rest of the string is a literal suffix. */
@@ -934,21 +941,83 @@ static int read_file(const char *path, buf *out) {
     return n < 0 ? -1 : 0;
 }
 
-/* Archive member names are compared after stripping "./" and a trailing /. */
-static void member_path(char *out, size_t n, const char *dir, const char *name) {
-    while (name[0] == '.' && name[1] == '/')
-        name += 2;
-    if (snprintf(out, n, "%s/%s", dir, name) >= (int)n)
-        out[0] = 0; /* too long to be a member we look for */
-    size_t l = strlen(out);
-    while (l > 1 && out[l - 1] == '/')
-        out[--l] = 0;
+/* ---- downloads: checked in the archive itself --------------------------------
+ * Not after extraction: an extractor creates parent directories, drops
+ * members it refuses and passes modes through the umask, so "dirs",
+ * "absent" and "modes" could not fail there. */
+
+typedef struct {
+    char *name; /* "./" and a trailing "/" stripped */
+    int type;   /* AE_IFREG, AE_IFDIR, ... */
+    unsigned mode; /* & 07777 */
+    buf data;   /* regular files */
+} member;
+
+typedef struct {
+    member *m;
+    size_t n;
+} members;
+
+static void members_free(members *ms) {
+    for (size_t i = 0; i < ms->n; i++) {
+        free(ms->m[i].name);
+        buf_free(&ms->m[i].data);
+    }
+    free(ms->m);
 }
 
-static int check_download(const cJSON *expect, const char *dir, char *msg) {
+static char *member_name(const char *name) {
+    while (name[0] == '.' && name[1] == '/')
+        name += 2;
+    char *out = strdup(name);
+    size_t l = out ? strlen(out) : 0;
+    while (l > 1 && out[l - 1] == '/')
+        out[--l] = 0;
+    return out;
+}
+
+/* The last member of that name (later members replace earlier ones). */
+static const member *find_member(const members *ms, const char *name) {
+    char *want = member_name(name);
+    const member *hit = NULL;
+    for (size_t i = 0; want && i < ms->n; i++)
+        if (strcmp(ms->m[i].name, want) == 0)
+            hit = &ms->m[i];
+    free(want);
+    return hit;
+}
+
+static int read_members(const uint8_t *gz, size_t len, members *ms, char *msg) {
+    struct archive *a = archive_read_new();
+    archive_read_support_filter_all(a);
+    archive_read_support_format_all(a);
+    int rc = archive_read_open_memory(a, gz, len);
+    struct archive_entry *ae;
+    while (rc == ARCHIVE_OK && (rc = archive_read_next_header(a, &ae)) == ARCHIVE_OK) {
+        member *nm = realloc(ms->m, (ms->n + 1) * sizeof *nm);
+        if (!nm)
+            exit(2);
+        ms->m = nm;
+        member *m = &ms->m[ms->n++];
+        memset(m, 0, sizeof *m);
+        m->name = member_name(archive_entry_pathname(ae) ? archive_entry_pathname(ae) : "");
+        m->type = (int)archive_entry_filetype(ae);
+        m->mode = (unsigned)archive_entry_mode(ae) & 07777;
+        buf_add(&m->data, "", 0);
+        uint8_t tmp[65536];
+        la_ssize_t n;
+        while (m->type == AE_IFREG && (n = archive_read_data(a, tmp, sizeof tmp)) > 0)
+            buf_add(&m->data, tmp, (size_t)n);
+    }
+    int bad = rc != ARCHIVE_EOF;
+    if (bad)
+        fail(msg, "the downloaded archive does not read: %s", archive_error_string(a));
+    archive_read_free(a);
+    return bad ? -1 : 0;
+}
+
+static int check_member_files(const cJSON *expect, const members *ms, char *msg) {
     const cJSON *it;
-    char path[4096];
-    struct stat st;
     for (int k = 0; k < 2; k++) {
         const char *key = k ? "files_b64" : "files";
         const cJSON *files = cJSON_GetObjectItemCaseSensitive(expect, key);
@@ -957,59 +1026,55 @@ static int check_download(const cJSON *expect, const char *dir, char *msg) {
         if (!cJSON_IsObject(files))
             return fail(msg, "expect.%s is not an object", key);
         cJSON_ArrayForEach(it, files) {
-            member_path(path, sizeof path, dir, it->string);
-            if (lstat(path, &st) != 0)
+            const member *m = find_member(ms, it->string);
+            if (!m)
                 return fail(msg, "%s: \"%s\" is not in the archive", key, it->string);
-            if (!S_ISREG(st.st_mode))
+            if (m->type != AE_IFREG)
                 return fail(msg, "%s: \"%s\" is not a regular file", key, it->string);
-            buf got = {0}, want = {0};
-            if (read_file(path, &got) != 0) {
-                buf_free(&got);
-                return fail(msg, "%s: cannot read extracted \"%s\": %s", key, it->string,
-                            strerror(errno));
-            }
+            buf want = {0};
             if (!cJSON_IsString(it) ||
                 (k ? b64_decode(it->valuestring, &want)
                    : (buf_add(&want, it->valuestring, strlen(it->valuestring)), 0)) != 0) {
-                buf_free(&got);
                 buf_free(&want);
                 return fail(msg, "%s: bad expected content for \"%s\"", key, it->string);
             }
             char what[600];
             snprintf(what, sizeof what, "content of \"%s\"", it->string);
-            int bad = check_exact(what, got.data, got.len, want.data, want.len, msg);
-            buf_free(&got);
+            int bad = check_exact(what, m->data.data, m->data.len, want.data, want.len, msg);
             buf_free(&want);
             if (bad)
                 return -1;
         }
     }
-    const cJSON *modes = cJSON_GetObjectItemCaseSensitive(expect, "modes");
-    cJSON_ArrayForEach(it, modes) {
-        member_path(path, sizeof path, dir, it->string);
+    return 0;
+}
+
+static int check_members(const cJSON *expect, const members *ms, char *msg) {
+    if (check_member_files(expect, ms, msg))
+        return -1;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(expect, "modes")) {
         if (!cJSON_IsString(it))
             return fail(msg, "modes: \"%s\" is not an octal string", it->string);
-        if (lstat(path, &st) != 0)
+        const member *m = find_member(ms, it->string);
+        if (!m)
             return fail(msg, "modes: \"%s\" is not in the archive", it->string);
         unsigned want = (unsigned)strtoul(it->valuestring, NULL, 8);
-        if ((st.st_mode & 07777) != want)
+        if (m->mode != want)
             return fail(msg, "modes: \"%s\" expected %s, got %o", it->string, it->valuestring,
-                        (unsigned)(st.st_mode & 07777));
+                        m->mode);
     }
-    const cJSON *dirs = cJSON_GetObjectItemCaseSensitive(expect, "dirs");
-    cJSON_ArrayForEach(it, dirs) {
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(expect, "dirs")) {
         if (!cJSON_IsString(it))
             return fail(msg, "dirs: an element is not a string");
-        member_path(path, sizeof path, dir, it->valuestring);
-        if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        const member *m = find_member(ms, it->valuestring);
+        if (!m || m->type != AE_IFDIR)
             return fail(msg, "dirs: \"%s\" is not a directory in the archive", it->valuestring);
     }
-    const cJSON *absent = cJSON_GetObjectItemCaseSensitive(expect, "absent");
-    cJSON_ArrayForEach(it, absent) {
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(expect, "absent")) {
         if (!cJSON_IsString(it))
             return fail(msg, "absent: an element is not a string");
-        member_path(path, sizeof path, dir, it->valuestring);
-        if (lstat(path, &st) == 0)
+        if (find_member(ms, it->valuestring))
             return fail(msg, "absent: \"%s\" is in the archive", it->valuestring);
     }
     return 0;
@@ -1018,16 +1083,22 @@ static int check_download(const cJSON *expect, const char *dir, char *msg) {
 static int step_download(run_ctx *rc, const cJSON *step, char *msg) {
     const cJSON *expect = cJSON_GetObjectItemCaseSensitive(step, "expect");
     const cJSON *src = cJSON_GetObjectItemCaseSensitive(step, "src");
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/dl-%u", rc->scratch, atomic_fetch_add(&download_counter, 1));
     char *sid = session_of(rc, step);
     nox_error *e = NULL;
-    int code = nox_download_to_dir(rc->client, sid, cJSON_IsString(src) ? src->valuestring : NULL,
-                                   dir, &e);
+    nox_bytes *b = NULL;
+    int code = nox_download(rc->client, sid, cJSON_IsString(src) ? src->valuestring : NULL, &b,
+                            &e);
     int verdict;
-    if (!check_error(expect, code, e, msg, &verdict) && expect)
-        verdict = check_download(expect, dir, msg);
-    rm_rf(dir);
+    if (!check_error(expect, code, e, msg, &verdict)) {
+        members ms = {0};
+        size_t len = 0;
+        const uint8_t *gz = nox_bytes_data(b, &len);
+        verdict = read_members(gz, len, &ms, msg);
+        if (!verdict && expect)
+            verdict = check_members(expect, &ms, msg);
+        members_free(&ms);
+    }
+    nox_bytes_free(b);
     nox_error_free(e);
     free(sid);
     return verdict;

@@ -37,12 +37,13 @@ static void sleep_ms(int ms) {
     nanosleep(&ts, NULL);
 }
 
+/* 1 (the test is skipped, or failed when NOX_REQUIRE names cgroups) when
+ * the host gives no cgroup for ctl. */
 static int skip_unless(int ctl) {
     if (PLAN.ctl[ctl].where != LOCAL_CG_NONE)
         return 0;
-    fprintf(stderr, "    SKIP: no %s cgroup on this host: %s\n", local_cg_names[ctl],
-            PLAN.ctl[ctl].why);
-    return 1;
+    return nt_skip("cgroups", "no %s cgroup on this host: %s", local_cg_names[ctl],
+                   PLAN.ctl[ctl].why);
 }
 
 static shres sh_t(const char *sid, const char *script, int timeout) {
@@ -281,7 +282,7 @@ NT_TEST(fork_loop_stops_at_pids_max) {
     snprintf(out, sizeof out, "%s/workspace/forks.out", sd);
     free(sd);
     long peak = 0, forked = -1;
-    for (int i = 0; i < 200 && forked < 0; i++) {
+    for (int i = 0; i < 600 && forked < 0; i++) { /* 30 s: ASan on a loaded host */
         char *cur = read_in(d, "pids.current");
         if (cur && atol(cur) > peak)
             peak = atol(cur);
@@ -324,7 +325,9 @@ NT_TEST(cpu_limit_throttles_a_busy_loop) {
     double cpu = um * 60 + us + sm * 60 + ss;
     free(r.out);
     fprintf(stderr, "    the loop used %.2f s of CPU in 1.5 s\n", cpu);
-    NT_CHECK(cpu > 0.05 && cpu < 0.45);
+    /* The upper bound is the point (0.3 s allowed); the lower one only
+     * says the loop ran at all, which a loaded 2-core host still lets it. */
+    NT_CHECK(cpu > 0.01 && cpu < 0.45);
     char *d = ctl_dir(LOCAL_CG_CPU, sid);
     char *stat = d ? read_in(d, "cpu.stat") : NULL;
     const char *t = stat ? strstr(stat, "nr_throttled ") : NULL;
@@ -344,7 +347,7 @@ NT_TEST(cgroups_live_with_the_sandbox_and_go_with_delete_and_ttl) {
         free_dirs(dirs);
         dirs = expected_dirs(sid);
         if (!dirs[0]) {
-            fprintf(stderr, "    SKIP: no cgroup of any kind here (%s)\n", PLAN.v2_why);
+            nt_skip("cgroups", "no cgroup of any kind here (%s)", PLAN.v2_why);
             nox_sandbox_delete(C, sid, NULL);
             break;
         }
@@ -548,12 +551,11 @@ int main(void) {
     if (!C)
         return 1;
     if (nox_client_isolation(C) != NOX_ISOLATION_NAMESPACES) {
-        fprintf(stderr, "SKIP: cgroup limits need isolation level namespaces, not available "
-                        "here\n");
         nox_client_free(C);
         nt_rm_rf(BASE);
         nt_rm_rf(WORK);
-        return 0;
+        return nt_skip_all("namespaces", "cgroup limits need isolation level namespaces, "
+                                         "not available here");
     }
     local_cgroup_plan(&PLAN);
     for (int c = 0; c < LOCAL_CG_COUNT; c++)

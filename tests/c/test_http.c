@@ -429,10 +429,11 @@ NT_TEST(files_upload_and_download_round_trip) {
     NT_FAILS(NOX_ENOTFOUND, "404", nox_upload(c, "no-such-sandbox", f, NULL, &err));
     nox_files_free(f);
 
-    /* Missing source: a named failure, not an empty archive. */
-    nox_error *e = NULL;
-    NT_CHECK(nox_download(c, sid, "/workspace/nope", &tgz, &e) != 0);
-    nox_error_free(e);
+    /* Missing source: a named failure (NOT_FOUND naming the path), not an
+     * empty archive. */
+    tgz = NULL;
+    NT_FAILS(NOX_ENOTFOUND, "nope", nox_download(c, sid, "/workspace/nope", &tgz, &err));
+    NT_CHECK(tgz == NULL);
     teardown(c, sid);
 }
 

@@ -428,7 +428,8 @@ static int stream_handler(peer *p, int fd, const peer_req *r) {
     return 0;
 }
 
-/* A download that drips 8 bytes every 250 ms; "stall" stops after two. */
+/* A download that drips 8 bytes every 250 ms; "stall" stops after two and
+ * stays silent until the client gives up and closes (20 s at most). */
 static int drip_handler(peer *p, int fd, const peer_req *r) {
     (void)p;
     int stall = strstr(r->target, "stall") != NULL;
@@ -438,7 +439,9 @@ static int drip_handler(peer *p, int fd, const peer_req *r) {
         return -1;
     for (int i = 0; i < 8; i++) {
         if (stall && i == 2) {
-            sleep_ms(4000);
+            struct pollfd pf = {.fd = fd, .events = POLLIN | POLLRDHUP};
+            for (int t = 0; t < 200 && poll(&pf, 1, 100) == 0; t++) {
+            }
             return -1;
         }
         if (write_str(fd, "01234567", 8))
@@ -780,7 +783,7 @@ NT_TEST(wait_ready_polls_through_503_until_its_deadline) {
     pthread_mutex_unlock(&p->lock);
     int64_t t0 = now_ms();
     NT_FAILS(NOX_ETIMEOUT, "not ready after 500 ms", nox_sandbox_wait_ready(c, "s", 500, &err));
-    NT_CHECK(now_ms() - t0 < 2000);
+    NT_CHECK(now_ms() - t0 < 5000); /* 500 ms, not the 8 answers' worth (ASan, load) */
     pthread_mutex_lock(&p->lock);
     p->nscript = 0;
     pthread_mutex_unlock(&p->lock);
@@ -1034,7 +1037,9 @@ NT_TEST(archive_transfers_have_an_idle_deadline_not_a_total_one) {
     nox_bytes_free(b);
     int64_t t0 = now_ms();
     NT_FAILS(NOX_ETIMEOUT, "timed out", nox_download(c, "stall", NULL, &b, &err));
-    NT_CHECK(now_ms() - t0 < 3900);
+    /* The idle deadline (1 s) fired, long before the peer's 20 s silence
+     * ends; the margin holds under ASan on a loaded host. */
+    NT_CHECK(now_ms() - t0 < 10000);
     nox_client_free(c);
     peer_stop(p);
 }

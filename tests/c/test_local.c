@@ -502,7 +502,7 @@ NT_TEST(timeout_kills_a_tree_that_ignores_sigterm) {
     const uint8_t *d = nox_exec_result_stdout(r, &n);
     NT_CHECK_BYTES(d, n, "started\n");
     NT_CHECK(nox_exec_result_duration_ms(r) >= 900);
-    NT_CHECK(took < 3000);
+    NT_CHECK(took < 10000); /* not the 300 s sleeps: killed (margin for ASan, load) */
     nox_exec_result_free(r);
     /* Inside the sandbox (same pid namespace), both pids are gone. */
     char *o = sh_out(C, SID,
@@ -595,7 +595,7 @@ NT_TEST(background_process_holding_the_pipes_does_not_block_exec) {
     NT_CHECK_BYTES(d, n, "done\n");
     NT_CHECK_INT(nox_exec_result_exit_code(r), 0);
     nox_exec_result_free(r);
-    NT_CHECK(took < 1500);
+    NT_CHECK(took < 4000); /* well before the 5 s sleep ends (margin for ASan, load) */
 }
 
 NT_TEST(archive_limits_of_the_client_apply_to_uploads) {
@@ -832,7 +832,7 @@ NT_TEST(stream_delivers_chunks_in_order_as_they_come) {
     int64_t t0 = now_ms();
     NT_OK(nox_exec_start(C, SID, argv, NULL, &s, &err));
     char seq[256] = "";
-    int64_t first = -1;
+    int64_t first = -1, end = -1;
     for (int i = 0; i < 100; i++) {
         int kind = 0;
         const uint8_t *d = NULL;
@@ -845,8 +845,10 @@ NT_TEST(stream_delivers_chunks_in_order_as_they_come) {
             nox_exec_stream_free(s);
             return;
         }
-        if (kind == NOX_EVENT_EXIT)
+        if (kind == NOX_EVENT_EXIT) {
+            end = now_ms() - t0;
             break;
+        }
         if (kind == NOX_EVENT_NONE)
             continue;
         if (first < 0)
@@ -867,21 +869,34 @@ NT_TEST(stream_delivers_chunks_in_order_as_they_come) {
     NT_CHECK_INT(kind, NOX_EVENT_EXIT);
     nox_exec_stream_free(s);
     NT_CHECK_STR(seq, "O:one\nE:two\nO:three\n");
-    NT_CHECK(first >= 0 && first < 450); /* the first line came before the end */
+    /* The first line came as it was printed, not with the end: 0.6 s of
+     * sleeps lie between them; however late a loaded host starts the
+     * command, it delays both alike. */
+    fprintf(stderr, "    first chunk at %lld ms, exit at %lld ms\n", (long long)first,
+            (long long)end);
+    NT_CHECK(first >= 0 && end >= 0 && end - first >= 300);
 }
 
 NT_TEST(stream_next_times_out_with_none) {
-    const char *argv[] = {"sleep", "0.5", NULL};
+    /* A 50 ms wait returns NONE long before the command (5 s) ends, by a
+     * margin that holds under ASan on a loaded host; then cancel it. */
+    const char *argv[] = {"sleep", "5", NULL};
     nox_exec_stream *s = NULL;
     NT_OK(nox_exec_start(C, SID, argv, NULL, &s, &err));
     int kind = -1;
     int64_t t0 = now_ms();
     NT_OK(nox_exec_next(s, 50, &kind, NULL, NULL, &err));
-    NT_CHECK(now_ms() - t0 < 400);
+    int64_t took = now_ms() - t0;
+    NT_CHECK(took >= 40 && took < 2500);
     NT_CHECK_INT(kind, NOX_EVENT_NONE);
-    for (int i = 0; i < 100 && kind != NOX_EVENT_EXIT; i++)
-        NT_OK(nox_exec_next(s, 1000, &kind, NULL, NULL, &err));
-    NT_CHECK_INT(kind, NOX_EVENT_EXIT);
+    nox_exec_cancel(s);
+    int rc = 0;
+    for (int i = 0; i < 100 && kind != NOX_EVENT_EXIT && rc == 0; i++) {
+        nox_error *e = NULL;
+        rc = nox_exec_next(s, 1000, &kind, NULL, NULL, &e);
+        nox_error_free(e);
+    }
+    NT_CHECK_INT(rc, NOX_ECANCELED);
     nox_exec_stream_free(s);
 }
 
@@ -900,7 +915,7 @@ static void *cancel_later(void *p) {
 static int sandbox_pid_gone(const char *sid, const char *pidfile) {
     char script[512];
     snprintf(script, sizeof script,
-             "for i in $(seq 30); do [ -e /proc/$(cat %s) ] || { echo gone; exit 0; }; "
+             "for i in $(seq 200); do [ -e /proc/$(cat %s) ] || { echo gone; exit 0; }; "
              "sleep 0.05; done; echo alive",
              pidfile);
     char *o = sh_out(C, sid, script);
@@ -932,7 +947,7 @@ NT_TEST(stream_cancel_from_another_thread_kills_the_tree) {
     NT_CHECK_INT(rc, NOX_ECANCELED);
     NT_CHECK(e && nox_error_code(e) == NOX_ECANCELED);
     nox_error_free(e);
-    NT_CHECK(took >= 150 && took < 2000);
+    NT_CHECK(took >= 150 && took < 5000); /* 200 ms, plus the kill (ASan, load) */
     /* Canceled again and again; then freed. */
     nox_exec_cancel(s);
     NT_FAILS(NOX_ECANCELED, "", nox_exec_next(s, 0, &kind, &d, &n, &err));
@@ -1430,8 +1445,8 @@ NT_TEST(wait_ready_times_out_on_a_stuck_agent) {
     kill(inner, SIGCONT);
     NT_CHECK_INT(rc, NOX_ETIMEOUT);
     nox_error_free(e);
-    NT_CHECK(took >= 250 && took < 2000);
-    NT_OK(nox_sandbox_wait_ready(C, sid, 2000, &err));
+    NT_CHECK(took >= 250 && took < 5000); /* 300 ms, give or take (ASan, load) */
+    NT_OK(nox_sandbox_wait_ready(C, sid, 10000, &err));
     NT_OK(nox_sandbox_delete(C, sid, &err));
 }
 
@@ -1501,7 +1516,9 @@ NT_TEST(image_must_be_a_root_file_system_directory) {
     so.image = base; /* a directory, but no root file system */
     NT_FAILS(NOX_EINVAL, "does not hold a root file system",
              nox_sandbox_create(c, "img", &so, &i, &err));
-    if (nox_client_isolation(c) == NOX_ISOLATION_NAMESPACES) {
+    if (nox_client_isolation(c) != NOX_ISOLATION_NAMESPACES) {
+        nt_skip("namespaces", "running on an image needs isolation level namespaces, not here");
+    } else {
         /* "/" is a root file system directory: run on it as an image. */
         so.image = "/";
         NT_OK(nox_sandbox_create(c, "img", &so, &i, &err));
@@ -1517,8 +1534,10 @@ NT_TEST(image_must_be_a_root_file_system_directory) {
 }
 
 NT_TEST(limits_in_force_are_reported_never_silently_dropped) {
-    if (nox_client_isolation(C) != NOX_ISOLATION_NAMESPACES)
+    if (nox_client_isolation(C) != NOX_ISOLATION_NAMESPACES) {
+        nt_skip("namespaces", "limits in force need isolation level namespaces, not here");
         return;
+    }
     const char *sid = nt_sid("lim");
     nox_sandbox_options so;
     nox_sandbox_options_init(&so, NOX_SANDBOX_OPTIONS_VERSION);

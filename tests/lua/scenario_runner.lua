@@ -69,7 +69,7 @@ end
 local EXEC_FIELDS = { "session", "workdir", "env", "timeout", "stdin", "stdin_b64", "max_output" }
 local FIELDS = {
   health = {},
-  create = { "session", "ttl", "image", "cpu_limit", "memory_limit", "ephemeral_storage_limit" },
+  create = { "session", "ttl", "image", "cpu_limit", "memory_limit" },
   touch = { "session" },
   delete = { "session" },
   wait_ready = { "session", "timeout_ms" },
@@ -96,27 +96,48 @@ local EXPECT = {
   stream = { "min_chunks", table.unpack(RESULT_EXPECT) },
 }
 
-local function set(list)
-  local s = { op = true, expect = true }
+-- sleep and the outer parallel have no expectations (the inner step of a
+-- parallel has its own): an `expect` there is refused, never ignored.
+local NO_EXPECT = { sleep = true, parallel = true }
+
+local function set(list, op)
+  local s = { op = true, expect = not NO_EXPECT[op] }
   for _, k in ipairs(list or {}) do s[k] = true end
   return s
 end
+
+local UPLOAD_FILE_FIELDS = { path = true, content = true, content_b64 = true, mode = true }
 
 -- `where` is "" for a top-level step (the caller names it) and names the
 -- inner step of a parallel.
 local function validate(step, where)
   local fields = FIELDS[step.op]
   if not fields then fail("%sunknown op %s", where, show(step.op)) end
-  local known = set(fields)
+  local known = set(fields, step.op)
   for k in pairs(step) do
     if not known[k] then fail("%sunknown field %q for op %s", where, k, step.op) end
   end
   local ex = step.expect
   if ex then
+    if type(ex) ~= "table" then fail("%s\"expect\" is not an object", where) end
     local ek = set(EXPECT[step.op])
     ek.error, ek.message_contains = true, true
     for k in pairs(ex) do
       if not ek[k] then fail("%sunknown expect key %q for op %s", where, k, step.op) end
+    end
+    -- It checks an error's message: without "error" it could only be
+    -- ignored, so it is refused (as in every runner).
+    if ex.message_contains ~= nil and ex.error == nil then
+      fail("%sexpect.message_contains needs expect.error", where)
+    end
+  end
+  if step.op == "upload" then
+    if type(step.files) ~= "table" then fail("%supload needs a \"files\" array", where) end
+    for _, f in ipairs(step.files) do
+      if type(f) ~= "table" then fail("%supload: a file is not an object", where) end
+      for k in pairs(f) do
+        if not UPLOAD_FILE_FIELDS[k] then fail("%sunknown file field %q", where, k) end
+      end
     end
   end
   if step.op == "parallel" then
@@ -185,13 +206,18 @@ local function check_download(targz, ex)
   end
   for path, b64 in pairs(ex.files_b64 or {}) do
     local e = file(path)
+    if e.type ~= "file" then fail("download: %s is a %s, not a file", path, e.type) end
     if e.content ~= S.b64dec(b64) then
       fail("download: %s: want %s, got %s", path, show(S.b64dec(b64)), show(e.content))
     end
   end
   for path, mode in pairs(ex.modes or {}) do
-    local got = string.format("%o", file(path).mode)
-    if got ~= mode then fail("download: mode of %s: want %s, got %s", path, mode, got) end
+    local want = type(mode) == "string" and tonumber(mode, 8)
+    if not want then fail("download: mode of %s: %s is not an octal string", path, show(mode)) end
+    local got = file(path).mode & 4095 -- all of 07777
+    if got ~= want then
+      fail("download: mode of %s: want %s, got %s", path, mode, string.format("%o", got))
+    end
   end
   for _, path in ipairs(ex.dirs or {}) do
     local e = file(path)

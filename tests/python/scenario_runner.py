@@ -5,8 +5,9 @@ Each scenario runs once against local sandboxes and once against a
 noxrunnerd this runner starts on a free loopback port, through the
 binding's richest API: Sandbox objects (typed exceptions carrying the
 core's code name in ``.code``), raw output bytes (``stdout_bytes``),
-``max_output_bytes`` and file modes, streaming with cancellation, and the
-core's safe extraction for downloads (``Sandbox.download_to_dir``).
+``max_output_bytes`` and file modes, streaming with cancellation, and
+downloads as tar.gz bytes (``Sandbox.download_files``), checked member by
+member in the archive itself.
 
 Environment (tests/scenarios/README.md): NOXRUNNERD, NOXRUNNER_AGENT,
 NOX_SCENARIOS. Optional: NOX_SCENARIO_BACKEND=local|http plays one backend,
@@ -94,6 +95,10 @@ def validate(step: Any) -> None:
     for k in expect:
         if expect_keys is None or k not in expect_keys:
             raise StepFailed(f"unknown expect key {k!r} for op {op}")
+    # It checks an error's message: without "error" it could only be
+    # ignored, so it is refused (as in every runner).
+    if "message_contains" in expect and "error" not in expect:
+        raise StepFailed("expect.message_contains needs expect.error")
     if op == "parallel":
         inner = step.get("step")
         if not isinstance(inner, dict) or inner.get("op") not in ("exec", "exec_shell"):
@@ -186,7 +191,7 @@ class Run:
         if "error" in expect:
             raise StepFailed(f"expected {expect['error']}, but the call succeeded")
         check = getattr(self, "check_" + op, None)
-        if check is not None and expect:
+        if check is not None and (expect or op == "download"):  # an archive must read
             check(value, expect)
 
     def op_health(self, step: Dict[str, Any]) -> None:
@@ -357,63 +362,60 @@ class Run:
         else:
             self.sandbox(step).upload_targz(data)
 
-    def op_download(self, step: Dict[str, Any]) -> str:
-        with self.lock:
-            self.downloads += 1
-            target = os.path.join(self.scratch, f"dl-{self.name}-{self.downloads}")
-        try:
-            if "src" in step:
-                self.sandbox(step).download_to_dir(target, step["src"])
-            else:
-                self.sandbox(step).download_to_dir(target)
-        except BaseException:
-            shutil.rmtree(target, ignore_errors=True)
-            raise
-        return target
-
-    def check_download(self, target: str, e: Dict[str, Any]) -> None:
-        try:
-            self._check_download(target, e)
-        finally:
-            shutil.rmtree(target, ignore_errors=True)
+    def op_download(self, step: Dict[str, Any]) -> bytes:
+        # The archive itself is checked, not an extraction of it: an
+        # extractor creates parent directories, drops members it refuses
+        # and passes modes through the umask, so "dirs", "absent" and
+        # "modes" could not fail there.
+        return self.sandbox(step).download_files(step.get("src", "/workspace"))
 
     @staticmethod
-    def _member(target: str, name: str) -> str:
+    def _name(name: str) -> str:
         while name.startswith("./"):
             name = name[2:]
-        return os.path.join(target, name.rstrip("/"))
+        return name.rstrip("/") or name
 
-    def _check_download(self, target: str, e: Dict[str, Any]) -> None:
-        import stat as st
+    def check_download(self, data: bytes, e: Dict[str, Any]) -> None:
+        import io
+        import tarfile
+
+        members: Dict[str, Tuple[tarfile.TarInfo, bytes]] = {}
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+                for m in tar:  # a later member of the same name replaces an earlier one
+                    body = b""
+                    if m.isreg():
+                        fh = tar.extractfile(m)
+                        body = fh.read() if fh is not None else b""
+                    members[self._name(m.name)] = (m, body)
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise StepFailed(f"the downloaded archive does not read: {exc}") from None
+
+        def member(key: str, name: str) -> Tuple[tarfile.TarInfo, bytes]:
+            got = members.get(self._name(name))
+            if got is None:
+                raise StepFailed(f"{key}: {name!r} is not in the archive")
+            return got
 
         for key in ("files", "files_b64"):
             for name, want in e.get(key, {}).items():
-                path = self._member(target, name)
-                try:
-                    s = os.lstat(path)
-                except OSError:
-                    raise StepFailed(f"{key}: {name!r} is not in the archive") from None
-                if not st.S_ISREG(s.st_mode):
+                m, got = member(key, name)
+                if not m.isreg():
                     raise StepFailed(f"{key}: {name!r} is not a regular file")
-                with open(path, "rb") as fh:
-                    got = fh.read()
                 wanted = (base64.b64decode(want, validate=True) if key == "files_b64"
                           else want.encode("utf-8"))
                 if got != wanted:
                     raise StepFailed(f"content of {name!r}: expected {show(wanted)}, got {show(got)}")
         for name, mode in e.get("modes", {}).items():
-            try:
-                s = os.lstat(self._member(target, name))
-            except OSError:
-                raise StepFailed(f"modes: {name!r} is not in the archive") from None
-            if st.S_IMODE(s.st_mode) != int(mode, 8):
-                raise StepFailed(f"modes: {name!r} expected {mode}, got {st.S_IMODE(s.st_mode):o}")
+            m, _ = member("modes", name)
+            if m.mode & 0o7777 != int(mode, 8):
+                raise StepFailed(f"modes: {name!r} expected {mode}, got {m.mode & 0o7777:o}")
         for name in e.get("dirs", []):
-            path = self._member(target, name)
-            if not (os.path.isdir(path) and not os.path.islink(path)):
+            got = members.get(self._name(name))
+            if got is None or not got[0].isdir():
                 raise StepFailed(f"dirs: {name!r} is not a directory in the archive")
         for name in e.get("absent", []):
-            if os.path.lexists(self._member(target, name)):
+            if self._name(name) in members:
                 raise StepFailed(f"absent: {name!r} is in the archive")
 
     def op_parallel(self, step: Dict[str, Any]) -> None:

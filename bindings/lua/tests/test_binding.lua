@@ -367,4 +367,15 @@ else
 end
 S.rm_rf(base)
 
+-- Every check of the Lua scenario runner can fail: tests/scenarios/selftest.py
+-- plays expect_every_kind.json (must pass) and copies of it with one
+-- expectation made wrong or one step malformed (each must fail, at that step).
+test("the scenario runner's every check can fail (selftest.py)", function()
+  local root = here .. "/../../.."
+  local cmd = string.format("python3 %s lua5.4 %s 2>&1",
+    S.quote(root .. "/tests/scenarios/selftest.py"), S.quote(root .. "/tests/lua/scenario_runner.lua"))
+  local out = S.sh(cmd .. "; echo rc=$?")
+  ok(out:find("broken copies failed", 1, true) and out:find("rc=0", 1, true), out)
+end)
+
 os.exit(T.done() and 0 or 1)

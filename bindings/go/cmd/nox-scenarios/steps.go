@@ -84,9 +84,17 @@ func (p *player) step(raw json.RawMessage) error {
 			return fmt.Errorf("%s: unknown field %q", op, k)
 		}
 	}
+	noExpect := op == "sleep" || op == "parallel" // the inner step of a parallel has one
 	for k := range expect {
-		if k != "error" && k != "message_contains" && !contains(opExpect[op], k) {
+		if (noExpect || (k != "error" && k != "message_contains")) && !contains(opExpect[op], k) {
 			return fmt.Errorf("%s: unknown expect key %q", op, k)
+		}
+	}
+	// It checks an error's message: without "error" it could only be
+	// ignored, so it is refused (as in every runner).
+	if _, mc := expect["message_contains"]; mc {
+		if _, e := expect["error"]; !e {
+			return fmt.Errorf("%s: expect.message_contains needs expect.error", op)
 		}
 	}
 	var wantErr, wantMsg string
@@ -217,7 +225,7 @@ func (p *player) do(ctx context.Context, op string, st step, expect map[string]j
 		if err != nil {
 			return nil, err
 		}
-		var tms int64
+		tms := int64(30000) // the default of every runner
 		if err := getOpt(st, "timeout_ms", &tms); err != nil {
 			return nil, err
 		}
