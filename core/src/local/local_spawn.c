@@ -88,17 +88,18 @@ char *nox__local_find_agent(const char *configured, nox_error **err) {
     return NULL;
 }
 
-static void tail_log(lsess *s, char *out, size_t cap) {
-    out[0] = 0;
+/* The last line of the agent's log (malloc'd; "" when none). */
+static char *tail_log(lsess *s) {
     size_t len = 0;
     char *log = nox__read_file_at(s->dfd, NOX_AGENT_LOG, 1 << 20, &len);
     if (!log)
-        return;
+        return strdup("");
     while (len && log[len - 1] == '\n')
         log[--len] = 0;
     char *last = strrchr(log, '\n');
-    snprintf(out, cap, "%s", last ? last + 1 : log);
+    char *out = strdup(last ? last + 1 : log);
     free(log);
+    return out;
 }
 
 /* The agent's argv: the session, --detach, the level's arguments, and why
@@ -262,10 +263,11 @@ static int await_ready(lsess *s, int fd, int64_t *expires, nox_error **err) {
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
-            char last[1024];
-            tail_log(s, last, sizeof last);
-            return nox__err(err, NOX_ESANDBOX, "the sandbox agent exited during setup%s%s",
-                            *last ? ": " : " (no message)", last);
+            char *last = tail_log(s);
+            rc = nox__err(err, NOX_ESANDBOX, "the sandbox agent exited during setup%s%s",
+                          last && *last ? ": " : " (no message)", last ? last : "");
+            free(last);
+            return rc;
         }
         len += (size_t)r;
     }
