@@ -71,9 +71,14 @@ static const char *limit_of(const char *text, const char *name, char *out, size_
     return out;
 }
 
+/* The shell reads its own signal state first, with builtins only: while
+ * it waits for a child (grep, cat), dash blocks SIGCHLD, so a look from a
+ * child afterwards could see that instead of what the spawner set. */
 static const char *const REPORT =
+    "while read -r l; do case $l in SigBlk*|SigIgn*) sig=\"$sig$l\n\";; esac; "
+    "done < /proc/$$/status; "
     "cat /proc/$$/limits; echo ==; cat /proc/$$/stat; echo; echo ==; "
-    "grep -E '^Sig(Blk|Ign)' /proc/$$/status; echo ==; pwd; echo ==; echo $$; "
+    "printf \"$sig\"; echo ==; pwd; echo ==; echo $$; "
     "readlink /proc/$$/fd/0 /proc/$$/fd/1";
 
 static agent_ctx *ns_ctx(void) {
