@@ -35,20 +35,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef CGROUP_SUPER_MAGIC
-#define CGROUP_SUPER_MAGIC 0x27e0eb
-#endif
-#ifndef CGROUP2_SUPER_MAGIC
-#define CGROUP2_SUPER_MAGIC 0x63677270
-#endif
-
 #define CPU_PERIOD 100000 /* us */
 #define CPU_MIN_QUOTA 1000
 
 static int is_cgroupfs(const char *dir) {
-    struct statfs sf;
-    return statfs(dir, &sf) == 0 &&
-           (sf.f_type == CGROUP2_SUPER_MAGIC || sf.f_type == CGROUP_SUPER_MAGIC);
+    return local_cgroupfs_version(dir) != 0;
 }
 
 /* Write value to d/file. A directory that is not a cgroup file system

@@ -113,6 +113,15 @@ static char *read_small(const char *dir, const char *file) {
     return s;
 }
 
+int local_cgroupfs_version(const char *dir) {
+    struct statfs sf;
+    if (statfs(dir, &sf) != 0)
+        return 0;
+    return sf.f_type == 0x63677270 /* CGROUP2_SUPER_MAGIC */ ? 2
+         : sf.f_type == 0x27e0eb /* CGROUP_SUPER_MAGIC */   ? 1
+                                                             : 0;
+}
+
 void local_cgroup_plan(local_cg_plan *p) {
     char *self = nox__read_file_at(AT_FDCWD, "/proc/self/cgroup", 64 * 1024, NULL);
     char *mi = nox__read_file_at(AT_FDCWD, "/proc/self/mountinfo", 1 << 20, NULL);
@@ -130,15 +139,13 @@ void local_cgroup_plan_from(local_cg_plan *p, const char *self, const char *mi) 
     if (env && *env) {
         struct stat st;
         p->v2_from_env = 1;
-        struct statfs sf;
         /* A plain directory would take the limit files and hold nothing:
          * only the tests' stand-in tree may be one, and says so. */
         const char *standin = getenv("NOXRUNNER_CGROUP_STANDIN");
         if (env[0] != '/' || stat(env, &st) != 0 || !S_ISDIR(st.st_mode))
             snprintf(p->v2_why, sizeof p->v2_why,
                      "NOXRUNNER_CGROUP=%.900s is not an absolute path of a directory", env);
-        else if ((statfs(env, &sf) != 0 || sf.f_type != 0x63677270 /* CGROUP2_SUPER_MAGIC */) &&
-                 !(standin && !strcmp(standin, "1")))
+        else if (local_cgroupfs_version(env) != 2 && !(standin && !strcmp(standin, "1")))
             snprintf(p->v2_why, sizeof p->v2_why,
                      "NOXRUNNER_CGROUP=%.900s is not on a cgroup v2 file system", env);
         else

@@ -32,6 +32,9 @@ typedef struct local_cg_plan {
     } ctl[LOCAL_CG_COUNT];
 } local_cg_plan;
 void local_cgroup_plan(local_cg_plan *p);
+/* The cgroup version of the file system dir lies on: 2, 1, or 0 when it
+ * is no cgroup file system (or cannot be looked at). */
+int local_cgroupfs_version(const char *dir);
 /* The same from the texts of /proc/self/cgroup and /proc/self/mountinfo
  * (either may be NULL); the directories they name are looked at. */
 void local_cgroup_plan_from(local_cg_plan *p, const char *self, const char *mountinfo);

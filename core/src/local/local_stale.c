@@ -16,6 +16,7 @@
  * cgroup.
  */
 #include "local/local_impl.h"
+#include "base/cgroup_plan.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -26,16 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
-
-#ifndef CGROUP_SUPER_MAGIC
-#define CGROUP_SUPER_MAGIC 0x27e0eb
-#endif
-#ifndef CGROUP2_SUPER_MAGIC
-#define CGROUP2_SUPER_MAGIC 0x63677270
-#endif
 
 /* path names a cgroup of the session whose directory is "s-<hash>". */
 static int is_own_cgroup(const char *path, const char *session_dir_name) {
@@ -48,9 +41,7 @@ static int is_own_cgroup(const char *path, const char *session_dir_name) {
     const char *rest = base + 5 + hl;
     if (*rest == '-')
         rest += 1 + strspn(rest + 1, "0123456789");
-    struct statfs sf;
-    return *rest == 0 && statfs(path, &sf) == 0 &&
-           (sf.f_type == CGROUP2_SUPER_MAGIC || sf.f_type == CGROUP_SUPER_MAGIC);
+    return *rest == 0 && local_cgroupfs_version(path) != 0;
 }
 
 /* Kill what may still be in it (normally nothing), then rmdir, which
