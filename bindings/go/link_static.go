@@ -13,6 +13,6 @@ package noxrunner
 // CGO_LDFLAGS (see README.md).
 
 // #cgo LDFLAGS: -Wl,--as-needed -Wl,-Bstatic -lnoxrunner -Wl,-Bdynamic
-// #cgo pkg-config: noxrunner libcurl libcjson libarchive
+// #cgo pkg-config: noxrunner libcurl libcjson libarchive zlib
 // #cgo LDFLAGS: -lpthread -ldl
 import "C"
