@@ -56,7 +56,7 @@ LD_LIBRARY_PATH="$prefix/lib" NOXRUNNER_AGENT= "$work/use-pc" "$work/state-pc"
 # The core linked statically; its dependencies stay shared (Debian ships no
 # static libcurl dependency chain).
 cc -Wall -Werror -o "$work/use-static" "$work/use.c" $(pkg-config --cflags noxrunner) \
-   "$prefix/lib/libnoxrunner.a" $(pkg-config --libs libcurl libcjson libarchive) -lpthread -ldl
+   "$prefix/lib/libnoxrunner.a" $(pkg-config --libs libcurl libcjson libarchive zlib) -lpthread -ldl
 # A static program has no library directory to look beside: name the agent.
 NOXRUNNER_AGENT="$prefix/libexec/noxrunner/nox-sandbox" "$work/use-static" "$work/state-static"
 
