@@ -424,7 +424,9 @@ NOX_API void nox_files_free(nox_files *f);
  * archive: corrupt, or an entry that would leave dest), NOX_ETOOBIG (the
  * archive exceeds the limits: locally max_archive_bytes and
  * max_archive_entries, over HTTP the server's; or the sandbox's storage is
- * full), the backend errors. Since 0.1.0. */
+ * full), NOX_ETIMEOUT (HTTP: the upload took longer than
+ * transfer_timeout_ms, or no byte moved for request_timeout_ms), the
+ * backend errors. Since 0.1.0. */
 NOX_API int nox_upload(nox_client *c, const char *session_id,
                        const nox_files *files, const char *dest,
                        nox_error **err);
@@ -462,7 +464,9 @@ NOX_API int nox_upload_targz_fd(nox_client *c, const char *session_id, int fd,
  * Errors (all downloads): NOX_EINVAL (session id; src not an absolute
  * path inside the sandbox, or with ".."), NOX_ENOTFOUND (no such sandbox,
  * or src does not exist), NOX_ETOOBIG (HTTP: an answer bigger than the
- * client keeps in memory), the backend errors. Since 0.1.0. */
+ * client keeps in memory), NOX_ETIMEOUT (HTTP: the download took longer
+ * than transfer_timeout_ms, or no byte moved for request_timeout_ms), the
+ * backend errors. Since 0.1.0. */
 NOX_API int nox_download(nox_client *c, const char *session_id,
                          const char *src, nox_bytes **out_targz,
                          nox_error **err);
