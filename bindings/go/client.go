@@ -16,7 +16,7 @@ import (
 	"unsafe"
 )
 
-// Version returns the version of the loaded libnoxrunner, "0.2.0".
+// Version returns the version of the loaded libnoxrunner, "0.3.0".
 func Version() string { return C.GoString(C.nox_version_string()) }
 
 // ABIVersion returns the ABI version of the loaded libnoxrunner. New
@@ -60,6 +60,7 @@ func New(opts ...Option) (*Client, error) {
 	co.api_key = a.opt(cfg.apiKey)
 	co.connect_timeout_ms = ms(cfg.connectTimeout)
 	co.request_timeout_ms = ms(cfg.requestTimeout)
+	co.transfer_timeout_ms = ms(cfg.transferTimeout)
 	if cfg.maxRetriesSet {
 		co.max_retries = C.int32_t(cfg.maxRetries)
 	}

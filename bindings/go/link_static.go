@@ -6,8 +6,9 @@ package noxrunner
 // libnoxrunner.a, so the program does not need libnoxrunner.so at run
 // time. -Bstatic makes the first -lnoxrunner pick the archive (GNU ld
 // applies every -L, including pkg-config's, to every -l); the core's own
-// dependencies (libcurl, libcjson, libarchive) stay shared libraries, since
-// distributions rarely ship static builds of all of curl's dependencies.
+// dependencies (libcurl, libcjson, libarchive, zlib) stay shared
+// libraries, since distributions rarely ship static builds of all of
+// curl's dependencies.
 // --as-needed drops the libnoxrunner.so that pkg-config names again.
 // For a fully static program, add the static dependency libraries through
 // CGO_LDFLAGS (see README.md).

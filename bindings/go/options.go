@@ -57,6 +57,7 @@ type config struct {
 	apiKey          string
 	connectTimeout  time.Duration
 	requestTimeout  time.Duration
+	transferTimeout time.Duration
 	maxRetries      int
 	maxRetriesSet   bool
 	tlsVerify       bool
@@ -111,6 +112,16 @@ func WithIsolation(level Isolation) Option {
 // interrupt.
 func WithTimeouts(connect, request time.Duration) Option {
 	return func(c *config) { c.connectTimeout = connect; c.requestTimeout = request }
+}
+
+// WithTransferTimeout sets the HTTP backend's deadline for a whole upload
+// or download (Upload*, Download*), whether or not bytes keep moving; the
+// request timeout of WithTimeouts still limits how long no byte may move
+// during one. Past it the call fails with an error matching ErrTimeout that
+// names transfer_timeout_ms. Zero keeps the core's default (1 h). Needs
+// libnoxrunner 0.3.0.
+func WithTransferTimeout(d time.Duration) Option {
+	return func(c *config) { c.transferTimeout = d }
 }
 
 // WithMaxRetries sets how often the HTTP backend retries calls that are

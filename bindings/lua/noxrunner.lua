@@ -269,9 +269,12 @@ end
 
 local CLIENT_KEYS = set_of("base_url", "local_test", "base_dir", "agent_path", "isolation",
   "api_key", "timeout", "connect_timeout", "max_retries", "tls_verify", "ca_file",
-  "user_agent", "max_output_bytes", "max_archive_bytes", "max_archive_entries")
+  "user_agent", "max_output_bytes", "max_archive_bytes", "max_archive_entries",
+  "transfer_timeout")
 
 --- NoxRunnerClient.new{base_url = "http://127.0.0.1:8080", api_key =, timeout = (s), ...}
+-- timeout bounds a request (for uploads and downloads: how long no byte
+-- moves); transfer_timeout (s, default 3600) a whole upload or download.
 -- or NoxRunnerClient.new{local_test = true, base_dir =, agent_path =, isolation = "auto"}.
 -- NoxRunnerClient.new("http://host:port", {timeout = 10}) also works.
 function Client.new(base_url, opts)
@@ -283,6 +286,7 @@ function Client.new(base_url, opts)
     api_key = opts.api_key,
     request_timeout_ms = seconds_to_ms(opts.timeout),
     connect_timeout_ms = seconds_to_ms(opts.connect_timeout),
+    transfer_timeout_ms = seconds_to_ms(opts.transfer_timeout),
     max_retries = to_int("max_retries", opts.max_retries),
     ca_file = opts.ca_file,
     user_agent = opts.user_agent,

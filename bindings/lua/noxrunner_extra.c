@@ -84,7 +84,8 @@ void noxlua_client_options(lua_State *L, int idx, nox_client_options *o)
         "backend", "base_url", "api_key", "connect_timeout_ms",
         "request_timeout_ms", "max_retries", "tls_verify", "ca_file",
         "user_agent", "base_dir", "isolation", "agent_path",
-        "max_output_bytes", "max_archive_bytes", "max_archive_entries", NULL};
+        "max_output_bytes", "max_archive_bytes", "max_archive_entries",
+        "transfer_timeout_ms", NULL};
     const char *w = "client options";
     idx = lua_absindex(L, idx);
     if (nox_client_options_init(o, NOX_CLIENT_OPTIONS_VERSION) != 0)
@@ -98,6 +99,8 @@ void noxlua_client_options(lua_State *L, int idx, nox_client_options *o)
                                                 UINT32_MAX, o->connect_timeout_ms);
     o->request_timeout_ms = (uint32_t)field_int(L, idx, w, "request_timeout_ms", 0,
                                                 UINT32_MAX, o->request_timeout_ms);
+    o->transfer_timeout_ms = (uint32_t)field_int(L, idx, w, "transfer_timeout_ms", 0,
+                                                 UINT32_MAX, o->transfer_timeout_ms);
     o->max_retries = (int32_t)field_int(L, idx, w, "max_retries", 0, INT32_MAX,
                                         o->max_retries);
     o->tls_verify = (int32_t)field_int(L, idx, w, "tls_verify", 0, 1, o->tls_verify);

@@ -39,6 +39,7 @@ export NOX_SCENARIOS="${NOX_SCENARIOS:-$root/tests/scenarios}"
 rc=0
 echo "== Lua binding tests"
 lua5.4 "$here/tests/test_binding.lua" || rc=1
+lua5.4 "$here/tests/test_transfer_timeout.lua" || rc=1
 
 # The rockspec must build and install a working module; checked when
 # LuaRocks is there (it is optional for users and for this script).

@@ -5,6 +5,7 @@
 #include "archive.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,12 +19,20 @@ struct nox_client {
 
 /* ---- options ------------------------------------------------------------ */
 
+/* Bytes of nox_client_options that a caller of each struct version has:
+ * a version-1 caller's struct ends where the first version-2 field
+ * begins, and init must not write past it. */
+static size_t client_options_size(uint32_t version) {
+    return version < 2 ? offsetof(nox_client_options, transfer_timeout_ms)
+                       : sizeof(nox_client_options);
+}
+
 NOX_API int nox_client_options_init(nox_client_options *o, uint32_t version) {
     if (!o)
         return NOX_EINVAL;
     if (version < 1 || version > NOX_CLIENT_OPTIONS_VERSION)
         return NOX_EVERSION;
-    memset(o, 0, sizeof *o);
+    memset(o, 0, client_options_size(version));
     o->version = version;
     o->backend = NOX_BACKEND_LOCAL;
     o->isolation = NOX_ISOLATION_AUTO;
@@ -92,6 +101,9 @@ static int config_from_options(nox__config *c, const nox_client_options *o, nox_
         return nox__err(err, NOX_EINVAL, "max_retries %d is outside 0..10", (int)o->max_retries);
     c->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 10000;
     c->request_timeout_ms = o->request_timeout_ms ? o->request_timeout_ms : 60000;
+    /* Version-1 structs end before this field: never read past them. */
+    uint32_t transfer = o->version >= 2 ? o->transfer_timeout_ms : 0;
+    c->transfer_timeout_ms = transfer ? transfer : NOX_DEFAULT_TRANSFER_TIMEOUT_MS;
     c->max_retries = o->max_retries;
     c->tls_verify = o->tls_verify;
     c->isolation = o->isolation;

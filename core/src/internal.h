@@ -100,6 +100,7 @@ typedef struct nox__config {
     char *api_key;
     uint32_t connect_timeout_ms;
     uint32_t request_timeout_ms;
+    uint32_t transfer_timeout_ms; /* whole upload or download over HTTP */
     int max_retries;
     int tls_verify;
     char *ca_file;

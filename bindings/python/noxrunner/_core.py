@@ -36,7 +36,7 @@ _check_abi()
 
 
 def core_version() -> str:
-    """Version of the C core inside this package, "0.2.0"."""
+    """Version of the C core inside this package, "0.3.0"."""
     return str(ffi.string(lib.nox_version_string()).decode("ascii"))
 
 
@@ -256,6 +256,19 @@ def _exec_opts(workdir: Optional[str], env: Optional[Mapping[str, str]],
     return hit[0]
 
 
+def _transfer_timeout_ms(seconds: float) -> int:
+    """transfer_timeout (seconds) as the C option's milliseconds."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise InvalidArgumentError(
+            f"transfer_timeout must be a number of seconds, not {type(seconds).__name__}")
+    ms = float(seconds) * 1000
+    if not ms > 0 or ms > 0xFFFFFFFF:
+        raise InvalidArgumentError(
+            f"transfer_timeout must be more than 0 and at most {0xFFFFFFFF // 1000} s, "
+            f"not {seconds!r}")
+    return max(1, int(ms))
+
+
 class Core:
     """One nox_client. Thread-safe; close() waits for calls in flight."""
 
@@ -265,7 +278,8 @@ class Core:
                  isolation: str = "auto", agent: Optional[str] = None,
                  tls_verify: bool = True, ca_file: Optional[str] = None,
                  max_retries: Optional[int] = None,
-                 max_output_bytes: Optional[int] = None) -> None:
+                 max_output_bytes: Optional[int] = None,
+                 transfer_timeout: Optional[float] = None) -> None:
         # _users counts calls inside the C client; close() waits for zero.
         # An RLock, not a Condition's own: `with self._lock` is then a C call.
         self._lock = threading.RLock()
@@ -288,6 +302,8 @@ class Core:
                 o.connect_timeout_ms = min(ms, 10000)
             if max_retries is not None:
                 o.max_retries = int(max_retries)
+            if transfer_timeout is not None:
+                o.transfer_timeout_ms = _transfer_timeout_ms(transfer_timeout)
             o.tls_verify = 1 if tls_verify else 0
             o.ca_file = _cstr(ca_file, "ca_file", keep)
             o.user_agent = _cstr(f"noxrunner-python/{_pkg_version()} noxrunner-c/{core_version()}",

@@ -171,9 +171,11 @@ class AsyncNoxRunnerClient:
     def __init__(self, base_url: Optional[str] = None, timeout: int = 30,
                  local_test: bool = False, *, api_key: Optional[str] = None,
                  base_dir: Optional[PathArg] = None, isolation: str = "auto",
+                 transfer_timeout: Optional[float] = None,
                  executor: Optional[Executor] = None) -> None:
         self.sync = NoxRunnerClient(base_url, timeout, local_test, api_key=api_key,
-                                    base_dir=base_dir, isolation=isolation)
+                                    base_dir=base_dir, isolation=isolation,
+                                    transfer_timeout=transfer_timeout)
         self._r = _Runner(executor)
 
     async def health_check(self) -> bool:

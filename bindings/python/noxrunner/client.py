@@ -45,11 +45,16 @@ class NoxRunnerClient:
         api_key: (keyword) bearer token for the server; default
             ``$NOXRUNNER_API_KEY``.
         base_dir, isolation: (keyword) local sandbox options, see LocalBackend.
+        transfer_timeout: (keyword) seconds a whole upload or download over
+            HTTP may take (default: 3600), whether or not bytes keep moving;
+            ``timeout`` still limits how long no byte moves. Past it the
+            call raises NoxRunnerTimeoutError. Not used with local_test.
     """
 
     def __init__(self, base_url: Optional[str] = None, timeout: int = 30,
                  local_test: bool = False, *, api_key: Optional[str] = None,
-                 base_dir: Optional[PathArg] = None, isolation: str = "auto") -> None:
+                 base_dir: Optional[PathArg] = None, isolation: str = "auto",
+                 transfer_timeout: Optional[float] = None) -> None:
         self._backend: SandboxBackend
         if local_test:
             from noxrunner.backend.local import LocalBackend
@@ -63,7 +68,8 @@ class NoxRunnerClient:
         else:
             from noxrunner.backend.http import HTTPSandboxBackend
 
-            self._backend = HTTPSandboxBackend(base_url, timeout, api_key=api_key)
+            self._backend = HTTPSandboxBackend(base_url, timeout, api_key=api_key,
+                                               transfer_timeout=transfer_timeout)
 
     @property
     def _cb(self) -> CoreBackend:

@@ -72,7 +72,7 @@ extern "C" {
 /* (major << 16) | (minor << 8) | patch of the loaded library. Cannot
  * fail. Since 0.1.0. */
 NOX_API uint32_t nox_version_number(void);
-/* "0.2.0"; static storage. Cannot fail. Since 0.1.0. */
+/* "0.3.0"; static storage. Cannot fail. Since 0.1.0. */
 NOX_API const char *nox_version_string(void);
 /* NOX_ABI_VERSION of the loaded library. Cannot fail. Since 0.1.0. */
 NOX_API int nox_abi_version(void);
@@ -140,7 +140,7 @@ NOX_API void nox_bytes_free(nox_bytes *b);
 #define NOX_ISOLATION_NONE 1       /* host view, workspace at /workspace */
 #define NOX_ISOLATION_NAMESPACES 2 /* full namespace sandbox */
 
-#define NOX_CLIENT_OPTIONS_VERSION 1
+#define NOX_CLIENT_OPTIONS_VERSION 2
 typedef struct nox_client_options {
     uint32_t version;             /* NOX_CLIENT_OPTIONS_VERSION */
     int32_t backend;              /* NOX_BACKEND_* */
@@ -165,10 +165,18 @@ typedef struct nox_client_options {
     uint64_t max_output_bytes;    /* per stream and exec; 0: 1 MiB */
     uint64_t max_archive_bytes;   /* extracted size limit; 0: 8 GiB */
     uint64_t max_archive_entries; /* entry count limit; 0: 1000000 */
+
+    /* version 2 */
+    uint32_t transfer_timeout_ms; /* HTTP: a whole upload or download, the
+                                     idle limit (request_timeout_ms without
+                                     a byte moving) aside; 0: 3600000 (1 h).
+                                     Since 0.3.0. */
 } nox_client_options;
 
 /* Fill o with defaults for the given struct version (pass
- * NOX_CLIENT_OPTIONS_VERSION). Returns the code only (no nox_error).
+ * NOX_CLIENT_OPTIONS_VERSION). Only the fields of that version are
+ * written, so a caller built against an older header (a smaller struct)
+ * is safe. Returns the code only (no nox_error).
  * Errors: NOX_EINVAL (o is NULL), NOX_EVERSION (a version this library
  * does not know). Since 0.1.0. */
 NOX_API int nox_client_options_init(nox_client_options *o, uint32_t version);
@@ -416,7 +424,9 @@ NOX_API void nox_files_free(nox_files *f);
  * archive: corrupt, or an entry that would leave dest), NOX_ETOOBIG (the
  * archive exceeds the limits: locally max_archive_bytes and
  * max_archive_entries, over HTTP the server's; or the sandbox's storage is
- * full), the backend errors. Since 0.1.0. */
+ * full), NOX_ETIMEOUT (HTTP: the upload took longer than
+ * transfer_timeout_ms, or no byte moved for request_timeout_ms), the
+ * backend errors. Since 0.1.0. */
 NOX_API int nox_upload(nox_client *c, const char *session_id,
                        const nox_files *files, const char *dest,
                        nox_error **err);
@@ -454,7 +464,9 @@ NOX_API int nox_upload_targz_fd(nox_client *c, const char *session_id, int fd,
  * Errors (all downloads): NOX_EINVAL (session id; src not an absolute
  * path inside the sandbox, or with ".."), NOX_ENOTFOUND (no such sandbox,
  * or src does not exist), NOX_ETOOBIG (HTTP: an answer bigger than the
- * client keeps in memory), the backend errors. Since 0.1.0. */
+ * client keeps in memory), NOX_ETIMEOUT (HTTP: the download took longer
+ * than transfer_timeout_ms, or no byte moved for request_timeout_ms), the
+ * backend errors. Since 0.1.0. */
 NOX_API int nox_download(nox_client *c, const char *session_id,
                          const char *src, nox_bytes **out_targz,
                          nox_error **err);

@@ -74,7 +74,8 @@ typedef struct nox__http_call {
                                   chunked; finished at its end, then NULLed */
     nox__sink *sink;          /* 2xx answer bodies go here, not to resp */
     int64_t timeout_ms;       /* total; 0: cfg->request_timeout_ms */
-    int idle_timeout;         /* archives: no total limit, but fail when no
+    int idle_timeout;         /* archives: bounded as a whole by
+                                 cfg->transfer_timeout_ms, and fail when no
                                  byte moves for request_timeout_ms */
     int retry;                /* NOX__RETRY_* */
     /* answer */

@@ -368,6 +368,8 @@ typedef struct xfer {
     int too_big;
     int final_seen;
     int64_t idle_ms;      /* > 0: abort when nothing moved this long */
+    int64_t deadline_ms;  /* > 0: the whole transfer (transfer_timeout_ms) */
+    int64_t start_ms;
     int64_t last_move_ms;
     curl_off_t last_dl, last_ul;
     int idle_hit;
@@ -468,7 +470,8 @@ static void move_error(nox_error **err, nox_error **saved, int code,
 
 /* Deadlines: a whole-request timeout, or (c->idle_timeout: archives of
  * many GiB may take long, a stalled one may not) a limit on how long no
- * byte moves. */
+ * byte moves plus a deadline for the whole transfer, so a server that
+ * trickles a byte now and then cannot hold the caller forever. */
 static void set_timeouts(nox__http *h, nox__http_call *c, xfer *x, CURL *easy) {
     const nox__config *cfg = h->cfg;
     int64_t timeout = c->timeout_ms > 0 ? c->timeout_ms : (int64_t)cfg->request_timeout_ms;
@@ -478,9 +481,11 @@ static void set_timeouts(nox__http *h, nox__http_call *c, xfer *x, CURL *easy) {
         nox__http_common_opts(easy, cfg, h->user_agent, timeout);
         return;
     }
-    nox__http_common_opts(easy, cfg, h->user_agent, 0);
+    x->deadline_ms = cfg->transfer_timeout_ms ? (int64_t)cfg->transfer_timeout_ms
+                                              : (int64_t)NOX_DEFAULT_TRANSFER_TIMEOUT_MS;
+    nox__http_common_opts(easy, cfg, h->user_agent, x->deadline_ms);
     x->idle_ms = timeout;
-    x->last_move_ms = nox__now_ms();
+    x->start_ms = x->last_move_ms = nox__now_ms();
     curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(easy, CURLOPT_XFERINFODATA, x);
@@ -556,6 +561,14 @@ static int failure_cause(nox__http *h, nox__http_call *c, xfer *x, CURLcode rc,
         return nox__err(err, NOX_ETIMEOUT,
                         "request to %s timed out: no data moved for %lld ms", h->base_url,
                         (long long)x->idle_ms);
+    /* curl says only "timed out"; name the limit that ended it. (Its
+     * clock has microseconds, ours milliseconds: allow for rounding. A
+     * connect timeout fires well before the deadline, or is it.) */
+    if (rc == CURLE_OPERATION_TIMEDOUT && x->deadline_ms > 0 &&
+        nox__now_ms() - x->start_ms + 50 >= x->deadline_ms)
+        return nox__err(err, NOX_ETIMEOUT,
+                        "request to %s did not finish within %lld ms (transfer_timeout_ms)",
+                        h->base_url, (long long)x->deadline_ms);
     if (x->too_big)
         return nox__err(err, NOX_ETOOBIG, "server answered more than %zu bytes",
                         x->ok_body_cap);

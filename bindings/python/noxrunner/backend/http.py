@@ -23,6 +23,11 @@ class HTTPSandboxBackend(CoreBackend):
     """
     HTTP client backend for NoxRunner sandbox execution.
 
+    ``timeout`` bounds each request, and for uploads and downloads how long
+    no byte may move; ``transfer_timeout`` (seconds, default 3600) bounds a
+    whole upload or download: a server that trickles its answer fails with
+    NoxRunnerTimeoutError after that long.
+
     Errors raise NoxRunnerHTTPError (a subclass per condition, e.g.
     SandboxNotFoundError for 404) or NoxRunnerError (e.g.
     ConnectionFailedError when the server cannot be reached), as in 2.0.0.
@@ -30,14 +35,16 @@ class HTTPSandboxBackend(CoreBackend):
 
     def __init__(self, base_url: str, timeout: int = 30, *, api_key: Optional[str] = None,
                  tls_verify: bool = True, ca_file: Optional[str] = None,
-                 max_retries: Optional[int] = None) -> None:
+                 max_retries: Optional[int] = None,
+                 transfer_timeout: Optional[float] = None) -> None:
         if not isinstance(base_url, str) or not base_url.strip():
             raise InvalidArgumentError("base_url is required")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.transfer_timeout = transfer_timeout
         self._core = Core(backend="http", base_url=self.base_url, timeout=timeout,
                           api_key=api_key, tls_verify=tls_verify, ca_file=ca_file,
-                          max_retries=max_retries)
+                          max_retries=max_retries, transfer_timeout=transfer_timeout)
 
     def touch(self, session_id: str) -> bool:
         self._core.touch(session_id)
