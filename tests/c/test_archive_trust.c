@@ -569,6 +569,84 @@ NT_TEST(http_upload_over_the_server_limit_leaves_the_workspace_as_it_was) {
     NT_CHECK(c != NULL);
 }
 
+/* ---- the sandbox's storage limit holds while extracting ------------------ */
+
+/* The issue's bomb: a small tar.gz of one 64 MiB file of zeros, sent to a
+ * sandbox with ephemeralStorageLimit 16Mi. It used to land whole (and the
+ * sandbox was evicted seconds later); it is refused before a byte is
+ * written, the workspace stays as it was and the sandbox lives on. */
+static void bomb_is_refused(nox_client *c, const char *sid) {
+    enum { BOMB = 64 << 20 };
+    uint8_t *zeros = calloc(1, BOMB);
+    nox_files *f = NULL;
+    nox__buf tgz = {0};
+    nox__sink sink = {nox__sink_buf_write, &tgz, 0};
+    int made = zeros && nox_files_new(&f, NULL) == 0 &&
+               nox_files_add(f, "bomb.bin", zeros, BOMB, 0644, NULL) == 0 &&
+               nox__archive_write_files_level(f, 6, &sink, NULL) == 0;
+    nox_files_free(f);
+    free(zeros);
+    int created = made ? nt_create_limited(c, sid, NULL, NULL, "16Mi", 300) : -1;
+    char *before = created == 0 ? ws_listing(c, sid) : NULL;
+    nox_error *err = NULL;
+    int rc = before ? nox_upload_targz(c, sid, tgz.data, tgz.len, NULL, &err) : -1;
+    int named = err && strstr(nox_error_message(err), "ephemeralStorageLimit");
+    if (!named)
+        fprintf(stderr, "    got %s: %s\n", nox_code_name(rc),
+                err ? nox_error_message(err) : "(no error)");
+    nox_error_free(err);
+    char *after = before ? ws_listing(c, sid) : NULL; /* also: it still answers */
+    int same = before && after && strcmp(before, after) == 0;
+    free(before);
+    free(after);
+    nox__buf_free(&tgz);
+    NT_CHECK(made);
+    NT_CHECK_INT(created, 0);
+    NT_CHECK_INT(rc, NOX_ETOOBIG);
+    NT_CHECK(named);
+    NT_CHECK(same);
+}
+
+/* Storage limits hold at level namespaces only. */
+static int storage_limits_hold(nox_client *c) {
+    if (nox_client_isolation(c) == NOX_ISOLATION_NAMESPACES)
+        return 1;
+    nt_skip("namespaces", "storage limits need isolation level namespaces");
+    return 0;
+}
+
+NT_TEST(local_gzip_bomb_over_the_storage_limit_is_refused_while_extracting) {
+    char *base = NULL;
+    nox_client *c = nt_local_client(NULL, &base);
+    NT_CHECK(c != NULL);
+    const char *sid = nt_sid("bomb");
+    if (storage_limits_hold(c))
+        bomb_is_refused(c, sid);
+    nox_sandbox_delete(c, sid, NULL);
+    nox_client_free(c);
+    nt_rm_rf(base);
+    free(base);
+}
+
+NT_TEST(http_gzip_bomb_over_the_storage_limit_is_refused_while_extracting) {
+    nt_server s;
+    NT_CHECK_INT(nt_server_start(&s, NULL), 0);
+    nox_client *c = nt_http_client(&s, NULL);
+    const char *sid = nt_sid("bomb");
+    char *base = NULL;
+    nox_client *local = nt_local_client(NULL, &base); /* what level the host gives */
+    if (c && local && storage_limits_hold(local))
+        bomb_is_refused(c, sid);
+    nox_client_free(local);
+    nt_rm_rf(base);
+    free(base);
+    if (c)
+        nox_sandbox_delete(c, sid, NULL);
+    nox_client_free(c);
+    NT_CHECK_INT(nt_server_stop(&s), 0);
+    NT_CHECK(c != NULL);
+}
+
 int main(void) {
     NT_RUN(intact_stored_archive_extracts_whole);
     NT_RUN(bit_flip_in_file_data_is_refused_by_the_crc);
@@ -587,5 +665,7 @@ int main(void) {
     NT_RUN(good_archive_merges_into_the_destination);
     NT_RUN(local_upload_cut_short_leaves_the_workspace_as_it_was);
     NT_RUN(http_upload_over_the_server_limit_leaves_the_workspace_as_it_was);
+    NT_RUN(local_gzip_bomb_over_the_storage_limit_is_refused_while_extracting);
+    NT_RUN(http_gzip_bomb_over_the_storage_limit_is_refused_while_extracting);
     return nt_main_end();
 }
