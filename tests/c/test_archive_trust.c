@@ -351,7 +351,7 @@ static int make_overwriting(nox__buf *out, const char *last, uint8_t *pattern) {
 }
 
 /* Extract data into dest; the destination must list the same after. */
-static int fails_and_leaves(const char *dest, const uint8_t *data, size_t len,
+static int leaves_dest(const char *dest, const uint8_t *data, size_t len,
                             const nox__archive_limits *lim, int want, const char *needle) {
     char *before = listing(dest);
     mem_reader r = {data, len, 0, 0};
@@ -369,10 +369,19 @@ static int fails_and_leaves(const char *dest, const uint8_t *data, size_t len,
     return rc == want && named && same;
 }
 
+/* The same into a fresh populated_dest(), removed afterwards. */
+static int fails_and_leaves(const uint8_t *data, size_t len, const nox__archive_limits *lim,
+                            int want, const char *needle) {
+    char *dest = populated_dest();
+    int ok = dest && leaves_dest(dest, data, len, lim, want, needle);
+    if (dest)
+        nt_rm_rf(dest);
+    free(dest);
+    return ok;
+}
+
 NT_TEST(refused_entry_after_good_ones_leaves_the_destination_as_it_was) {
     static uint8_t pattern[DATA_LEN];
-    char *dest = populated_dest();
-    NT_CHECK(dest != NULL);
     nox__buf tgz = {0};
     /* nox_files refuses "..": the name goes in by hand, the way an
      * attacker would put it, into a plain tar (no CRC to notice). */
@@ -388,9 +397,7 @@ NT_TEST(refused_entry_after_good_ones_leaves_the_destination_as_it_was) {
             sum += h[i];
         snprintf((char *)h + 148, 8, "%06o", sum);
     }
-    int ok = made && fails_and_leaves(dest, tgz.data, tgz.len, NULL, NOX_EARCHIVE, "..");
-    nt_rm_rf(dest);
-    free(dest);
+    int ok = made && fails_and_leaves(tgz.data, tgz.len, NULL, NOX_EARCHIVE, "..");
     nox__buf_free(&tgz);
     NT_CHECK(made);
     NT_CHECK(ok);
@@ -398,14 +405,10 @@ NT_TEST(refused_entry_after_good_ones_leaves_the_destination_as_it_was) {
 
 NT_TEST(archive_cut_in_a_file_leaves_no_partial_file) {
     static uint8_t pattern[DATA_LEN];
-    char *dest = populated_dest();
-    NT_CHECK(dest != NULL);
     nox__buf tgz = {0};
     int made = make_overwriting(&tgz, NULL, pattern) == 0;
     size_t cut = made ? data_offset(&tgz, pattern) : 0; /* inside new/z.bin */
-    int ok = cut > 0 && fails_and_leaves(dest, tgz.data, cut, NULL, NOX_EARCHIVE, NULL);
-    nt_rm_rf(dest);
-    free(dest);
+    int ok = cut > 0 && fails_and_leaves(tgz.data, cut, NULL, NOX_EARCHIVE, NULL);
     nox__buf_free(&tgz);
     NT_CHECK(cut > 0);
     NT_CHECK(ok);
@@ -413,15 +416,11 @@ NT_TEST(archive_cut_in_a_file_leaves_no_partial_file) {
 
 NT_TEST(limit_passed_late_leaves_the_destination_as_it_was) {
     static uint8_t pattern[DATA_LEN];
-    char *dest = populated_dest();
-    NT_CHECK(dest != NULL);
     nox__buf tgz = {0};
     int made = make_overwriting(&tgz, "zzz.txt", pattern) == 0;
     nox__archive_limits lim = {.max_bytes = 0, .max_entries = 4}; /* 4 dirs/files fit */
-    int ok = made && fails_and_leaves(dest, tgz.data, tgz.len, &lim, NOX_ETOOBIG,
+    int ok = made && fails_and_leaves(tgz.data, tgz.len, &lim, NOX_ETOOBIG,
                                       "max_entries");
-    nt_rm_rf(dest);
-    free(dest);
     nox__buf_free(&tgz);
     NT_CHECK(made);
     NT_CHECK(ok);
@@ -431,14 +430,10 @@ NT_TEST(limit_passed_late_leaves_the_destination_as_it_was) {
  * anything moves, though the entries before it were fine. */
 NT_TEST(conflict_found_before_anything_moves) {
     static uint8_t pattern[DATA_LEN];
-    char *dest = populated_dest();
-    NT_CHECK(dest != NULL);
     nox__buf tgz = {0};
     int made = make_overwriting(&tgz, "empty", pattern) == 0;
-    int ok = made && fails_and_leaves(dest, tgz.data, tgz.len, NULL, NOX_EARCHIVE,
+    int ok = made && fails_and_leaves(tgz.data, tgz.len, NULL, NOX_EARCHIVE,
                                       "a directory \"empty\" is in the way");
-    nt_rm_rf(dest);
-    free(dest);
     nox__buf_free(&tgz);
     NT_CHECK(made);
     NT_CHECK(ok);
