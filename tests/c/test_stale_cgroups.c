@@ -53,7 +53,10 @@ static int all_gone(const char *list) {
     return gone;
 }
 
-NT_TEST(killed_agents_cgroups_go_with_its_stale_session) {
+/* Kill sid's outer agent; with drop_meta, also take away its meta.json, as
+ * if it had died during create, before it wrote one. Then delete, which
+ * finds the session stale: every cgroup must be gone. */
+static void kill_then_delete(int drop_meta) {
     char *base = NULL;
     nox_client *c = nt_local_client(NULL, &base);
     NT_CHECK(c != NULL);
@@ -68,6 +71,13 @@ NT_TEST(killed_agents_cgroups_go_with_its_stale_session) {
         kill(pid, SIGKILL); /* the outer agent: nothing can clean up after it */
         for (int i = 0; i < 100 && kill(pid, 0) == 0; i++)
             usleep(20 * 1000);
+        if (drop_meta) {
+            char dir[67];
+            nox__session_dirname(sid, dir);
+            char *file = nox__asprintf("%s/%s/meta.json", base, dir);
+            unlink(file);
+            free(file);
+        }
         nox_error *err = NULL;
         int drc = nox_sandbox_delete(c, sid, &err); /* finds it stale */
         nox_error_free(err);
@@ -90,7 +100,18 @@ NT_TEST(killed_agents_cgroups_go_with_its_stale_session) {
     NT_CHECK(gone);
 }
 
+NT_TEST(killed_agents_cgroups_go_with_its_stale_session) {
+    kill_then_delete(0);
+}
+
+/* The cgroups are found by the session's name where meta.json cannot
+ * list them. */
+NT_TEST(cgroups_of_an_agent_killed_before_meta_json_go_too) {
+    kill_then_delete(1);
+}
+
 int main(void) {
     NT_RUN(killed_agents_cgroups_go_with_its_stale_session);
+    NT_RUN(cgroups_of_an_agent_killed_before_meta_json_go_too);
     return nt_main_end();
 }

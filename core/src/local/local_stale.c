@@ -8,17 +8,20 @@
  * directories stay, one per hierarchy, until something removes them. The
  * session directory stays too, and whoever finds it stale (create, delete
  * or any call on that session) removes it under the session lock; the
- * cgroups its meta.json names go first.
+ * cgroups go first: those its meta.json names, and, for an agent killed
+ * before it wrote them there (during create), those of the session's
+ * name under the parents this process's cgroup plan would use.
  *
- * meta.json is only trusted for names that can be this session's own
- * (nox-<its hash>, optionally -<pid>) on a cgroup file system, so a
- * damaged or hostile file cannot make the caller kill or remove any other
- * cgroup.
+ * Only names that can be this session's own (nox-<its hash>, optionally
+ * -<pid>) on a cgroup file system are touched, and only by rmdir, which
+ * leaves a cgroup with tasks in it alone: a damaged or hostile meta.json
+ * cannot make the caller remove any other cgroup.
  */
 #include "local/local_impl.h"
 #include "base/cgroup_plan.h"
 
 #include <cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -30,34 +33,63 @@
 #include <time.h>
 #include <unistd.h>
 
-/* path names a cgroup of the session whose directory is "s-<hash>". */
-static int is_own_cgroup(const char *path, const char *session_dir_name) {
-    const char *base = strrchr(path, '/');
+/* name is "nox-<hash>" or "nox-<hash>-<pid>" for the session whose
+ * directory is "s-<hash>". */
+static int own_name(const char *name, const char *session_dir_name) {
     const char *hash = session_dir_name + strlen(NOX_SESSION_PREFIX);
     size_t hl = strlen(hash);
-    if (!base || path[0] != '/' || strstr(path, "/../") || strncmp(base + 1, "nox-", 4) ||
-        strncmp(base + 5, hash, hl))
+    if (strncmp(name, "nox-", 4) || strncmp(name + 4, hash, hl))
         return 0;
-    const char *rest = base + 5 + hl;
+    const char *rest = name + 4 + hl;
     if (*rest == '-')
         rest += 1 + strspn(rest + 1, "0123456789");
-    return *rest == 0 && local_cgroupfs_version(path) != 0;
+    return *rest == 0;
 }
 
-/* Kill what may still be in it (normally nothing), then rmdir, which
- * answers EBUSY until the killed tasks are gone: up to about a second. */
+/* path names a cgroup of that session on a cgroup file system. */
+static int is_own_cgroup(const char *path, const char *session_dir_name) {
+    const char *base = strrchr(path, '/');
+    return base && path[0] == '/' && !strstr(path, "/../") &&
+           own_name(base + 1, session_dir_name) && local_cgroupfs_version(path) != 0;
+}
+
+/* rmdir, which answers EBUSY while tasks are still in it: the sandbox's
+ * processes die with its pid 1, so wait up to about a second. Nothing is
+ * killed here: a cgroup of the same name may meanwhile belong to a live
+ * sandbox of the same session id under another base directory, and
+ * rmdir leaves a populated cgroup alone. */
 static void remove_cgroup(const char *path) {
-    char kill_file[PATH_MAX + 16];
-    snprintf(kill_file, sizeof kill_file, "%s/cgroup.kill", path);
-    int fd = open(kill_file, O_WRONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)!write(fd, "1", 1);
-        close(fd);
-    }
     for (int t = 0; t < 50 && rmdir(path) != 0 && errno == EBUSY; t++) {
         struct timespec ts = {0, 20 * 1000000L};
         nanosleep(&ts, NULL);
     }
+}
+
+/* Every cgroup of the session's name directly under parent. */
+static void remove_by_name(const char *parent, const char *session_dir_name) {
+    DIR *d = parent[0] && local_cgroupfs_version(parent) ? opendir(parent) : NULL;
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        char path[PATH_MAX + 256];
+        if (!own_name(de->d_name, session_dir_name))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", parent, de->d_name);
+        remove_cgroup(path);
+    }
+    if (d)
+        closedir(d);
+}
+
+/* Where this process would have made them (an agent inherits our cgroups). */
+static void remove_from_plan(const char *session_dir_name) {
+    local_cg_plan *p = malloc(sizeof *p);
+    if (!p)
+        return;
+    local_cgroup_plan(p);
+    remove_by_name(p->v2_parent, session_dir_name);
+    for (int c = 0; c < LOCAL_CG_COUNT; c++)
+        remove_by_name(p->ctl[c].v1_parent, session_dir_name);
+    free(p);
 }
 
 void lsess_remove_stale_cgroups(lsess *s) {
@@ -73,4 +105,5 @@ void lsess_remove_stale_cgroups(lsess *s) {
         if (is_own_cgroup(p, s->name))
             remove_cgroup(p);
     free(list);
+    remove_from_plan(s->name);
 }
