@@ -30,10 +30,16 @@ ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|[\x01\x02]")
 
 def _controlling_tty() -> None:
     """In the child: a new session whose controlling terminal is the pty,
-    so ^C becomes SIGINT as in a real terminal."""
+    so ^C becomes SIGINT as in a real terminal. SIGINT and SIGQUIT go back
+    to their defaults: a test run started in the background of a
+    non-interactive shell inherits them ignored, and Python then leaves
+    SIGINT ignored too, so ^C would never reach the shell under test."""
     import fcntl
+    import signal
     import termios
 
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     os.setsid()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
