@@ -270,8 +270,8 @@ void children_kill_all(agent_ctx *ctx, int timeout_ms);
 
 /* ---- storage.c ---------------------------------------------------------------- */
 
-/* Bytes used under /workspace (stops counting past stop_at). */
-uint64_t agent_workspace_usage(uint64_t stop_at);
+/* Bytes in use of the storage tmpfs (/workspace, /tmp, /dev/shm). */
+uint64_t agent_workspace_usage(void);
 
 /* ---- lifecycle.c ------------------------------------------------------------- */
 

@@ -43,7 +43,8 @@ static cJSON *limits_report(const agent_ctx *ctx) {
     add_cg_limit(o, ctx, "pids", LOCAL_CG_PIDS, nox__buf_str(&nproc));
     cJSON_AddStringToObject(o, "openFiles", "rlimit-nofile 4096");
     cJSON_AddStringToObject(o, "fileSize", ctx->cfg.storage_bytes
-                                               ? "rlimit-fsize per file, eviction past the total"
+                                               ? "tmpfs size and nr_inodes for /workspace, /tmp "
+                                                 "and /dev/shm together; rlimit-fsize per file"
                                                : "unlimited");
     add_cg_limit(o, ctx, "cpu", LOCAL_CG_CPU, NULL);
     if (cg_describe_dirs(&ctx->cg, &dirs) == 0)
@@ -129,25 +130,6 @@ static void check_dir(agent_ctx *ctx) {
     end_now(ctx, 0, 0);
 }
 
-/* Evicted, as a pod over its ephemeral-storage limit is. 1 when it
- * measured (the caller looks at the clock again). */
-static int check_storage(agent_ctx *ctx, int64_t *next_check) {
-    uint64_t limit = ctx->cfg.storage_bytes;
-    if (ctx->terminating || !limit || nox__wall_ms() < *next_check)
-        return 0;
-    pthread_mutex_unlock(&ctx->mu);
-    uint64_t used = agent_workspace_usage(limit);
-    pthread_mutex_lock(&ctx->mu);
-    *next_check = nox__wall_ms() + DIR_CHECK_MS;
-    if (used > limit && !ctx->terminating) {
-        ctx->terminating = 1;
-        agent_log("evicted: /workspace holds more than ephemeralStorageLimit (%llu bytes); "
-                  "removing the sandbox", (unsigned long long)limit);
-        end_now(ctx, 1, 0);
-    }
-    return 1;
-}
-
 /* Sleep until the expiry or the next check; 1 when it slept. */
 static int wait_expiry(agent_ctx *ctx, int64_t now) {
     if (!ctx->terminating && now >= ctx->expires_ms)
@@ -180,12 +162,9 @@ static void expire(agent_ctx *ctx) {
 
 static void *ttl_thread(void *arg) {
     agent_ctx *ctx = arg;
-    int64_t next_usage_check = 0;
     pthread_mutex_lock(&ctx->mu);
     for (;;) {
         check_dir(ctx);
-        if (check_storage(ctx, &next_usage_check))
-            continue;
         if (!wait_expiry(ctx, nox__wall_ms()))
             expire(ctx);
     }

@@ -160,7 +160,7 @@ static uint64_t storage_room(const agent_ctx *ctx, uint64_t *used) {
     uint64_t limit = ctx->cfg.storage_bytes;
     if (!limit)
         return 0;
-    *used = agent_workspace_usage(limit);
+    *used = agent_workspace_usage();
     return *used < limit ? limit - *used : 1; /* 1: max_bytes 0 means no cap */
 }
 

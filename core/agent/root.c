@@ -168,7 +168,79 @@ static int mount_tmpfs(const char *target, const char *opts, unsigned long flags
     return 0;
 }
 
-static int build_dev(nox__buf *msg) {
+/* ---- the store: one tmpfs the kernel keeps to ephemeralStorageLimit ------------- */
+
+/* With a storage limit, /workspace, /tmp and /dev/shm are three views of
+ * one tmpfs of that size (mounted at STORE while the root is built, then
+ * detached from it): the kernel refuses a write past it with ENOSPC to the
+ * writer, whatever the directory's mode or depth, and blocks of a file
+ * deleted while still open stay counted until it is closed. Its inodes
+ * are capped as well (STORE_INODE_BYTES of the limit each, at least
+ * STORE_MIN_INODES), since an inode costs kernel memory that size= does
+ * not count. Its pages are memory: they count against the writer's
+ * memory cgroup, as a Kubernetes emptyDir with medium Memory does. */
+#define STORE R "/.store"
+#define STORE_INODE_BYTES 4096
+#define STORE_MIN_INODES 1024
+
+static int has_store(const agent_ctx *ctx) {
+    return ctx->cfg.level == AGENT_LEVEL_NAMESPACES && ctx->cfg.storage_bytes > 0;
+}
+
+static int mount_store(const agent_ctx *ctx, nox__buf *msg) {
+    uint64_t bytes = ctx->cfg.storage_bytes;
+    uint64_t inodes = bytes / STORE_INODE_BYTES;
+    if (inodes < STORE_MIN_INODES)
+        inodes = STORE_MIN_INODES;
+    char opts[128];
+    snprintf(opts, sizeof opts, "mode=0755,size=%llu,nr_inodes=%llu",
+             (unsigned long long)bytes, (unsigned long long)inodes);
+    int rc = mount_tmpfs(STORE, opts, MS_NOSUID | MS_NODEV, msg);
+    if (rc)
+        return rc;
+    static const struct {
+        const char *name;
+        mode_t mode;
+    } parts[] = {{"workspace", 0755}, {"tmp", 01777}, {"shm", 01777}};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        char path[64];
+        snprintf(path, sizeof path, STORE "/%s", parts[i].name);
+        if (mkdir(path, parts[i].mode) != 0 || chmod(path, parts[i].mode) != 0) {
+            nox__buf_printf(msg, NS_FAIL "mkdir %s in the storage tmpfs: %s", parts[i].name,
+                            strerror(errno));
+            return NOX_ESANDBOX;
+        }
+    }
+    return 0;
+}
+
+/* target (under R) becomes the store's part `name` when there is a store,
+ * else a tmpfs of its own with opts. */
+static int mount_part(const agent_ctx *ctx, const char *target, const char *name,
+                      const char *opts, unsigned long flags, nox__buf *msg) {
+    if (!has_store(ctx))
+        return mount_tmpfs(target, opts, flags, msg);
+    char src[64];
+    snprintf(src, sizeof src, STORE "/%s", name);
+    uint64_t attrs = ISO_MA_NOSUID | ISO_MA_NODEV | (flags & MS_NOEXEC ? ISO_MA_NOEXEC : 0);
+    if ((mkdir(target, 0755) != 0 && errno != EEXIST) ||
+        mount(src, target, NULL, MS_BIND, NULL) != 0 || set_flags(target, attrs, 0) != 0) {
+        nox__buf_printf(msg, NS_FAIL "binding the storage tmpfs at %s: %s",
+                        target + strlen(R), strerror(errno));
+        return NOX_ESANDBOX;
+    }
+    return 0;
+}
+
+/* The store stays reachable only through its three views. */
+static void unmount_store(const agent_ctx *ctx) {
+    if (!has_store(ctx))
+        return;
+    if (umount2(STORE, MNT_DETACH) != 0 || rmdir(STORE) != 0)
+        agent_log("detaching the storage tmpfs from the root: %s", strerror(errno));
+}
+
+static int build_dev(const agent_ctx *ctx, nox__buf *msg) {
     int rc = mount_tmpfs(R "/dev", "mode=0755,size=64k", MS_NOSUID | MS_NOEXEC, msg);
     if (rc)
         return rc;
@@ -204,8 +276,8 @@ static int build_dev(nox__buf *msg) {
         nox__buf_printf(msg, NS_FAIL "making /dev read-only: %s", strerror(errno));
         return NOX_ESANDBOX;
     }
-    return mount_tmpfs(R "/dev/shm", "mode=1777," SHM_SIZE,
-                       MS_NOSUID | MS_NODEV | MS_NOEXEC, msg);
+    return mount_part(ctx, R "/dev/shm", "shm", "mode=1777," SHM_SIZE,
+                      MS_NOSUID | MS_NODEV | MS_NOEXEC, msg);
 }
 
 static int build_proc(nox__buf *msg) {
@@ -365,7 +437,7 @@ static int fill_system(agent_ctx *ctx, nox__buf *msg) {
         for (int i = 0; rc == 0 && HOST_DIRS[i]; i++)
             rc = add_system_entry("", HOST_DIRS[i], msg);
     }
-    if (rc || (rc = build_dev(msg)) != 0)
+    if (rc || (rc = build_dev(ctx, msg)) != 0)
         return rc;
     for (int i = 0; MASKED[i]; i++) {
         char target[PATH_MAX];
@@ -378,7 +450,7 @@ static int fill_system(agent_ctx *ctx, nox__buf *msg) {
             return NOX_ESANDBOX;
         }
     }
-    return mount_tmpfs(R "/tmp", "mode=1777," TMP_SIZE, MS_NOSUID | MS_NODEV, msg);
+    return mount_part(ctx, R "/tmp", "tmp", "mode=1777," TMP_SIZE, MS_NOSUID | MS_NODEV, msg);
 }
 
 static int proc_system(agent_ctx *ctx, nox__buf *msg) {
@@ -432,9 +504,10 @@ static int make_root(agent_ctx *ctx, const root_level *lv, nox__buf *msg) {
     return 0;
 }
 
-static int bind_workspace(const root_level *lv, nox__buf *msg) {
+static int bind_workspace(const agent_ctx *ctx, const root_level *lv, nox__buf *msg) {
+    const char *src = has_store(ctx) ? STORE "/workspace" : NOX_WORKSPACE_DIR;
     if ((mkdir(R "/workspace", 0755) != 0 && errno != EEXIST) ||
-        mount(NOX_WORKSPACE_DIR, R "/workspace", NULL, MS_BIND, NULL) != 0 ||
+        mount(src, R "/workspace", NULL, MS_BIND, NULL) != 0 ||
         (lv->ws_attrs && set_flags(R "/workspace", lv->ws_attrs, 0) != 0)) {
         nox__buf_printf(msg, "%sbind-mounting the workspace failed: %s", lv->fail,
                         strerror(errno));
@@ -462,9 +535,11 @@ int root_build(agent_ctx *ctx, nox__buf *msg) {
         &LEVELS[ctx->cfg.level == AGENT_LEVEL_NAMESPACES ? AGENT_LEVEL_NAMESPACES
                                                           : AGENT_LEVEL_NONE];
     int rc;
-    if ((rc = make_root(ctx, lv, msg)) != 0 || (rc = lv->fill(ctx, msg)) != 0 ||
-        (rc = bind_workspace(lv, msg)) != 0 || (rc = lv->proc(ctx, msg)) != 0 ||
-        (lv->name && (rc = lv->name(ctx, msg)) != 0))
+    if ((rc = make_root(ctx, lv, msg)) != 0 ||
+        (has_store(ctx) && (rc = mount_store(ctx, msg)) != 0) ||
+        (rc = lv->fill(ctx, msg)) != 0 || (rc = bind_workspace(ctx, lv, msg)) != 0 ||
+        (rc = lv->proc(ctx, msg)) != 0 || (lv->name && (rc = lv->name(ctx, msg)) != 0))
         return rc;
+    unmount_store(ctx);
     return enter_root(lv, msg);
 }

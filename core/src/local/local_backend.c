@@ -137,10 +137,13 @@ static void add_limits(local_be *L, cJSON *o) {
     put_text(l, "pids", &b);
     free(p);
     cJSON_AddStringToObject(l, "openFiles", "RLIMIT_NOFILE 4096");
-    cJSON_AddStringToObject(l, "ephemeralStorage", "ephemeralStorageLimit as RLIMIT_FSIZE "
-                            "per file, and the sandbox is evicted (deleted) when /workspace "
-                            "holds more (checked every 2 s); /tmp is a 512 MiB tmpfs, /dev/shm "
-                            "64 MiB");
+    cJSON_AddStringToObject(l, "ephemeralStorage",
+                            "ephemeralStorageLimit as the size of one tmpfs holding /workspace, "
+                            "/tmp and /dev/shm (nr_inodes: one per 4 KiB of it, at least 1024), "
+                            "enforced by the kernel at write time (ENOSPC); its pages count "
+                            "as the sandbox's memory; RLIMIT_FSIZE per file as well. Without "
+                            "it, /workspace is a host directory, /tmp a 512 MiB tmpfs and "
+                            "/dev/shm 64 MiB");
 }
 
 static int l_info(void *impl, nox_bytes **out, nox_error **err) {

@@ -1,0 +1,212 @@
+/*
+ * test_storage_limits.c - ephemeralStorageLimit holds at write time, and
+ * nothing the sandboxed code does gets around it.
+ *
+ * Each case writes in a sandbox created with a 16Mi limit: a setup that
+ * tries to hide bytes or use up inodes, then a last write that must fail
+ * with "No space left on device" for the writer while the sandbox lives
+ * on. The control runs the same script in a sandbox without a limit, where
+ * the last write must succeed: a case that cannot fail there proves
+ * nothing. Before the kernel enforced the limit (a poll every 2 s and
+ * eviction) every case's last write succeeded: the writes below finish
+ * well within 2 s, and the poll did not see hidden, deep, unlinked or
+ * /tmp bytes at all.
+ *
+ * Run as root, the suite runs again as nobody (setpriv), so both set-ups
+ * (a host uid of its own; the caller's uid mapped to 0) are covered.
+ */
+#include "nox_test.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static nox_client *C;
+static char *BASE;
+
+/* The last command of each script; it must fail with ENOSPC under the limit
+ * (its message goes through the pipe: a full /tmp could not hold it). */
+#define LAST_WRITE(path)                                               \
+    "dd if=/dev/zero of=" path " bs=1M count=8 2>&1 | "                \
+    "grep -o 'No space left on device'; echo done"
+
+typedef struct storage_case {
+    const char *name;
+    const char *script;
+} storage_case;
+
+static const storage_case CASES[] = {
+    /* 8 files of 4 MiB, each under RLIMIT_FSIZE, 32 MiB in all. */
+    {"many_small_files",
+     "for i in 1 2 3; do dd if=/dev/zero of=/workspace/f$i bs=1M count=4 2>/dev/null; done; "
+     LAST_WRITE("/workspace/last")},
+    /* Bytes behind a directory nobody may search. */
+    {"unsearchable_directory",
+     "mkdir /workspace/h && dd if=/dev/zero of=/workspace/h/x bs=1M count=12 2>/dev/null && "
+     "chmod 0600 /workspace/h; " LAST_WRITE("/workspace/last")},
+    /* Bytes 300 directories down. */
+    {"deep_tree",
+     "cd /workspace && for i in $(seq 300); do mkdir d && cd d; done && "
+     "dd if=/dev/zero of=x bs=1M count=12 2>/dev/null && cd /workspace; "
+     LAST_WRITE("/workspace/last")},
+    /* A file deleted while a background process holds it open. */
+    {"unlinked_but_open",
+     "dd if=/dev/zero of=/workspace/u bs=1M count=12 2>/dev/null; "
+     "(sleep 20 </workspace/u >/dev/null 2>&1 &); sleep 0.2; rm /workspace/u; "
+     LAST_WRITE("/workspace/last")},
+    /* /tmp and /dev/shm are part of the same budget. */
+    {"tmp_counts", "dd if=/dev/zero of=/tmp/t bs=1M count=12 2>/dev/null; "
+                   LAST_WRITE("/workspace/last")},
+    {"dev_shm_counts", "dd if=/dev/zero of=/dev/shm/s bs=1M count=12 2>/dev/null; "
+                       LAST_WRITE("/tmp/last")},
+};
+
+static int create(const char *sid, const char *storage) {
+    return nt_create_limited(C, sid, NULL, NULL, storage, 120);
+}
+
+/* The sandbox still answers and its storage shows the limit's size. */
+static void lives_on(const char *sid) {
+    shres r = nt_sh(C, sid, "echo alive", 30);
+    NT_CHECK(r.out && !strcmp(r.out, "alive\n"));
+    free(r.out);
+}
+
+static void run_case(const storage_case *k) {
+    const char *sid = nt_sid(k->name);
+    NT_CHECK_INT(create(sid, "16Mi"), 0);
+    shres r = nt_sh(C, sid, k->script, 60);
+    fprintf(stderr, "    limited: %s", r.out ? r.out : "(nothing)\n");
+    NT_CHECK(r.out && strstr(r.out, "No space left on device") && strstr(r.out, "done"));
+    free(r.out);
+    lives_on(sid);
+    nox_sandbox_delete(C, sid, NULL);
+
+    const char *ctl = nt_sid("control");
+    NT_CHECK_INT(create(ctl, NULL), 0);
+    shres c = nt_sh(C, ctl, k->script, 60);
+    fprintf(stderr, "    control: %s", c.out ? c.out : "(nothing)\n");
+    NT_CHECK(c.out && !strcmp(c.out, "done\n"));
+    free(c.out);
+    nox_sandbox_delete(C, ctl, NULL);
+}
+
+#define CASE_TEST(i, fn) \
+    NT_TEST(fn) { run_case(&CASES[i]); }
+CASE_TEST(0, many_small_files_past_the_limit)
+CASE_TEST(1, bytes_behind_an_unsearchable_directory)
+CASE_TEST(2, bytes_300_directories_deep)
+CASE_TEST(3, a_deleted_file_held_open)
+CASE_TEST(4, tmp_is_part_of_the_limit)
+CASE_TEST(5, dev_shm_is_part_of_the_limit)
+
+/* Inodes: 16Mi allows 4096 of them (one per 4 KiB); 30,000 empty files,
+ * which used to take no bytes of the limit at all, stop there. */
+NT_TEST(inodes_are_limited) {
+    const char *script = "cd /workspace && i=0; while [ $i -lt 30000 ]; do "
+                         "{ true > f$i; } 2>/dev/null || break; i=$((i+1)); done; "
+                         "echo made=$i; { true > one-more; } 2>&1 | grep -o 'No space left on device'";
+    const char *sid = nt_sid("inodes");
+    NT_CHECK_INT(create(sid, "16Mi"), 0);
+    shres r = nt_sh(C, sid, script, 120);
+    fprintf(stderr, "    limited: %s", r.out ? r.out : "(nothing)\n");
+    const char *m = r.out ? strstr(r.out, "made=") : NULL;
+    long made = m ? atol(m + 5) : -1;
+    NT_CHECK(made > 1000 && made <= 4096);
+    NT_CHECK(r.out && strstr(r.out, "No space left on device"));
+    free(r.out);
+    lives_on(sid);
+    nox_sandbox_delete(C, sid, NULL);
+    /* Control: without a limit all 30,000 are made. */
+    const char *ctl = nt_sid("inodes-control");
+    NT_CHECK_INT(create(ctl, NULL), 0);
+    shres c = nt_sh(C, ctl, script, 120);
+    NT_CHECK(c.out && strstr(c.out, "made=30000"));
+    free(c.out);
+    nox_sandbox_delete(C, ctl, NULL);
+}
+
+/* The limit is what df shows, and a write that fits still works. */
+NT_TEST(the_limit_is_the_file_system_size) {
+    const char *sid = nt_sid("df");
+    NT_CHECK_INT(create(sid, "16Mi"), 0);
+    shres r = nt_sh(C, sid,
+                    "df -k /workspace /tmp /dev/shm | awk 'NR>1{print $2}' | sort -u; "
+                    "dd if=/dev/zero of=/workspace/ok bs=1M count=4 2>/dev/null && echo fits",
+                    30);
+    NT_CHECK(r.out && !strcmp(r.out, "16384\nfits\n"));
+    if (r.out && strcmp(r.out, "16384\nfits\n"))
+        fprintf(stderr, "    got: %s", r.out);
+    free(r.out);
+    nox_sandbox_delete(C, sid, NULL);
+}
+
+/* As root: the whole suite once more as nobody, in a child. */
+static int rerun_as_nobody(void) {
+    if (access("/usr/bin/setpriv", X_OK) != 0) {
+        fprintf(stderr, "%s: setpriv missing, the run as nobody cannot be made\n",
+                nt_required("nobody") ? "FAIL (NOX_REQUIRE names nobody)" : "SKIP");
+        return nt_required("nobody") ? 1 : NT_SKIP_CODE;
+    }
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return 1;
+    self[n] = 0;
+    fprintf(stderr, "\n=== the same cases as an unprivileged user (nobody) ===\n");
+    fflush(stderr);
+    pid_t p = fork();
+    if (p == 0) {
+        setenv("NOX_STORAGE_UNPRIVILEGED", "1", 1);
+        setenv("TMPDIR", "/tmp", 1);
+        if (nt_required("namespaces"))
+            setenv("NOX_REQUIRE", "namespaces", 1);
+        else
+            unsetenv("NOX_REQUIRE");
+        execl("/usr/bin/setpriv", "setpriv", "--reuid=65534", "--regid=65534",
+              "--clear-groups", "--", self, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    waitpid(p, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+
+int main(void) {
+    signal(SIGPIPE, SIG_IGN);
+    unsetenv("NOXRUNNER_AGENT");
+    unsetenv("NOXRUNNER_ISOLATION");
+    C = nt_local_client(NULL, &BASE);
+    if (!C)
+        return 1;
+    if (nox_client_isolation(C) != NOX_ISOLATION_NAMESPACES) {
+        nox_client_free(C);
+        nt_rm_rf(BASE);
+        return nt_skip_all("namespaces", "storage limits need isolation level namespaces");
+    }
+    NT_RUN(many_small_files_past_the_limit);
+    NT_RUN(bytes_behind_an_unsearchable_directory);
+    NT_RUN(bytes_300_directories_deep);
+    NT_RUN(a_deleted_file_held_open);
+    NT_RUN(tmp_is_part_of_the_limit);
+    NT_RUN(dev_shm_is_part_of_the_limit);
+    NT_RUN(inodes_are_limited);
+    NT_RUN(the_limit_is_the_file_system_size);
+    nox_client_free(C);
+    nt_rm_rf(BASE);
+    free(BASE);
+    int rc = nt_main_end();
+    if (geteuid() == 0 && !getenv("NOX_STORAGE_UNPRIVILEGED")) {
+        int r2 = rerun_as_nobody();
+        if (r2 == NT_SKIP_CODE)
+            fprintf(stderr, "the unprivileged run was skipped\n");
+        else if (r2 != 0) {
+            fprintf(stderr, "the unprivileged run failed (exit %d)\n", r2);
+            rc = rc ? rc : 1;
+        }
+    }
+    return rc;
+}
