@@ -213,11 +213,16 @@ typedef struct agent_ctx {
     int64_t expires_ms;     /* wall clock, unix milliseconds */
     int terminating;
     int exit_status;        /* of pid 1 once the sandbox ends */
+    int expired;            /* ending because the TTL ran out */
 } agent_ctx;
 
 /* Exit status of pid 1 asking B to remove the session directory (the
  * sandbox's id could not). */
 #define AGENT_EXIT_REMOVE 3
+/* pid 1 ended the sandbox because its TTL ran out (B records it, and
+ * removes the session directory for _REMOVE). */
+#define AGENT_EXIT_EXPIRED 4
+#define AGENT_EXIT_EXPIRED_REMOVE 5
 
 /* ---- log.c ---------------------------------------------------------------- */
 

@@ -114,7 +114,10 @@ static void __attribute__((noreturn)) end_now(agent_ctx *ctx, int remove_dir, in
     while (remove_dir && !locked && flock(ctx->lock_fd, LOCK_EX) != 0 && errno == EINTR) {
     }
     agent_terminate(ctx, remove_dir);
-    _exit(remove_dir ? ctx->exit_status : 0);
+    int code = remove_dir ? ctx->exit_status : 0;
+    if (ctx->expired) /* B tells the next caller why */
+        code = code == AGENT_EXIT_REMOVE ? AGENT_EXIT_EXPIRED_REMOVE : AGENT_EXIT_EXPIRED;
+    _exit(code);
 }
 
 /* ---- the TTL watch --------------------------------------------------------------- */
@@ -157,6 +160,7 @@ static void expire(agent_ctx *ctx) {
     }
     ctx->terminating = 1;
     agent_log("session expired; removing it");
+    ctx->expired = 1;
     end_now(ctx, 1, 1);
 }
 

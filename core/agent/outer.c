@@ -7,9 +7,12 @@
  */
 #include "agent.h"
 
+#include "base/ended.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +133,30 @@ static pid_t start_level_namespaces(agent_ctx *ctx) {
 
 /* ---- B ---------------------------------------------------------------------------- */
 
+/* Tell the next caller why the sandbox went, when nobody deleted it:
+ * its TTL ran out, or its init died (ended.h). st is pid 1's status as
+ * B sees it (through the namespaces level's intermediate process a
+ * signal arrives as exit status 128 + signal). */
+static void record_end(agent_ctx *ctx, int st) {
+    char why[200];
+    int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    int sig = WIFSIGNALED(st) ? WTERMSIG(st) : code > 128 && code < 128 + 65 ? code - 128 : 0;
+    if (code == AGENT_EXIT_EXPIRED || code == AGENT_EXIT_EXPIRED_REMOVE)
+        snprintf(why, sizeof why, "it expired: its TTL ran out with no call refreshing it");
+    else if (sig)
+        snprintf(why, sizeof why, "its init process (the agent, pid 1) was killed by signal "
+                 "%d (%s)%s", sig, strsignal(sig),
+                 sig == SIGKILL ? "; the OOM killer or an administrator sends that" : "");
+    else if (code != 0 && code != AGENT_EXIT_REMOVE)
+        snprintf(why, sizeof why, "its init process (the agent, pid 1) stopped with exit "
+                 "status %d; the agent log in the session directory said why", code);
+    else
+        return;
+    int rc = nox__ended_record(ctx->base_fd, ctx->dir_name, why);
+    if (rc)
+        agent_log("recording why the sandbox ended: %s", strerror(-rc));
+}
+
 /* Wait for pid 1's process and go with it. */
 static int wait_sandbox(agent_ctx *ctx, pid_t c) {
     int st;
@@ -141,7 +168,9 @@ static int wait_sandbox(agent_ctx *ctx, pid_t c) {
     }
     /* Nothing of the sandbox may outlive it, whichever way it ended. */
     cg_cleanup(&ctx->cg);
-    if (WIFEXITED(st) && WEXITSTATUS(st) == AGENT_EXIT_REMOVE) {
+    record_end(ctx, st);
+    if (WIFEXITED(st) &&
+        (WEXITSTATUS(st) == AGENT_EXIT_REMOVE || WEXITSTATUS(st) == AGENT_EXIT_EXPIRED_REMOVE)) {
         /* The sandbox's own id could not remove its session directory
          * (root's base directory): we can. */
         int rc = nox__rm_tree_at(ctx->base_fd, ctx->dir_name);

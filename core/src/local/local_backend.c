@@ -270,6 +270,7 @@ static int create_with(local_be *L, const char *sid, const nox__sandbox_opts *o,
     }
     /* Nothing live: clear what a dead agent left, keep our lock file. */
     lsess_kill_agent(&s);
+    local_forget_end(L, name);
     rc = nox__empty_dir_at(s.dfd, NOX_LOCK_FILE);
     if (rc == 0 && mkdirat(s.dfd, NOX_WORKSPACE_DIR, 0755) != 0)
         rc = -errno;
@@ -371,6 +372,13 @@ static int l_touch(void *impl, const char *sid, nox_error **err) {
     return local_simple(impl, sid, "touch", NULL, NULL, err);
 }
 
+/* Delete of a sandbox that is not there: say why it went (once). */
+static int del_not_found(local_be *L, const char *name, nox_error **err) {
+    int rc = local_not_found(L, name, err);
+    local_forget_end(L, name);
+    return rc;
+}
+
 static int l_del(void *impl, const char *sid, nox_error **err) {
     local_be *L = impl;
     char name[67];
@@ -381,7 +389,7 @@ static int l_del(void *impl, const char *sid, nox_error **err) {
     if (rc) {
         lsess_close(&s);
         if (rc == -ENOENT || rc == -ENOTDIR)
-            return nox__err(err, NOX_ENOTFOUND, "no sandbox for session");
+            return del_not_found(L, name, err);
         return nox__err(err, nox__code_from_errno(-rc), "cannot lock session directory %s/%s: %s",
                         L->base, name, strerror(-rc));
     }
@@ -389,7 +397,7 @@ static int l_del(void *impl, const char *sid, nox_error **err) {
     if (fd < 0) {
         lsess_remove_locked(&s, L->base);
         lsess_close(&s);
-        return nox__err(err, NOX_ENOTFOUND, "no sandbox for session");
+        return del_not_found(L, name, err);
     }
     int pfd = lsess_pidfd(&s);
     noxp_reader rd;
@@ -440,7 +448,7 @@ static int l_wait_ready(void *impl, const char *sid, uint32_t timeout_ms, nox_er
         int rc = lsess_open(L, name, &s);
         if (rc) {
             lsess_close(&s);
-            return nox__err(err, NOX_ENOTFOUND, "no sandbox for session");
+            return local_not_found(L, name, err);
         }
         int fd = lsess_connect(&s);
         lsess_close(&s);

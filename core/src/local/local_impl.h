@@ -55,6 +55,12 @@ int lsess_remove_locked(lsess *s, const char *base);
  * session (-ENOENT). */
 int lsess_live_or_clean(local_be *L, const char *name, int *fd_out);
 
+/* NOX_ENOTFOUND "no sandbox for session", saying why it ended when it
+ * ended on its own (base/ended.h). */
+int local_not_found(local_be *L, const char *name, nox_error **err);
+/* A create or delete of the session: its end record goes (and old ones). */
+void local_forget_end(local_be *L, const char *name);
+
 /* Connect to the agent of sid: NOX_ENOTFOUND "no sandbox for session"
  * when there is none (stale state is cleaned on the way). */
 int local_connect(local_be *L, const char *sid, int *fd_out, nox_error **err);

@@ -4,6 +4,8 @@
  */
 #include "local/local_impl.h"
 
+#include "base/ended.h"
+
 #include <cJSON.h>
 #include <errno.h>
 #include <limits.h>
@@ -196,13 +198,31 @@ int lsess_live_or_clean(local_be *L, const char *name, int *fd_out) {
         return rc == -ENOENT || rc == -ENOTDIR ? -ENOENT : rc;
     }
     /* Live means: the agent process of meta.json runs, and answers. */
-    int fd = meta_agent_pid(&s) ? lsess_connect(&s) : -1;
+    pid_t agent = meta_agent_pid(&s);
+    int fd = agent ? lsess_connect(&s) : -1;
     if (fd >= 0) {
         /* Came up while we waited for the lock (a create was running). */
         lsess_close(&s);
         *fd_out = fd;
         return 0;
     }
+    if (agent) {
+        /* Running but not answering: ending. Its host process records
+         * why and clears up; give it the moment that takes. */
+        int pfd = lsess_pidfd(&s);
+        lsess_wait_pidfd(pfd, 5000);
+        if (pfd >= 0)
+            close(pfd);
+    }
+    /* Its agent is gone without a word (killed with SIGKILL, crashed): say
+     * so, unless the agent's host process already said why. */
+    char was[8];
+    int bfd = open(L->base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (bfd >= 0 && nox__ended_read(bfd, name, was, sizeof was) != 0)
+        nox__ended_record(bfd, name, "its agent process was no longer running (killed or "
+                                     "crashed); what it left was removed");
+    if (bfd >= 0)
+        close(bfd);
     lsess_remove_locked(&s, L->base);
     lsess_close(&s);
     return -ENOENT;
@@ -248,6 +268,26 @@ int local_io_error(int rc, const char *what, nox_error **err) {
                     strerror(-rc));
 }
 
+int local_not_found(local_be *L, const char *name, nox_error **err) {
+    char why[512];
+    int bfd = open(L->base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = bfd >= 0 ? nox__ended_read(bfd, name, why, sizeof why) : -ENOENT;
+    if (bfd >= 0)
+        close(bfd);
+    if (rc == 0)
+        return nox__err(err, NOX_ENOTFOUND, "no sandbox for session: %s", why);
+    return nox__err(err, NOX_ENOTFOUND, "no sandbox for session");
+}
+
+void local_forget_end(local_be *L, const char *name) {
+    int bfd = open(L->base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (bfd < 0)
+        return;
+    nox__ended_clear(bfd, name);
+    nox__ended_sweep(bfd, NOX_ENDED_KEEP_S);
+    close(bfd);
+}
+
 int local_hangup_error(local_be *L, const char *sid, int rc, const char *what,
                        nox_error **err) {
     if (rc == -EPIPE || rc == -ECONNRESET) {
@@ -260,7 +300,7 @@ int local_hangup_error(local_be *L, const char *sid, int rc, const char *what,
         if (fd >= 0)
             close(fd);
         if (r == -ENOENT)
-            return nox__err(err, NOX_ENOTFOUND, "no sandbox for session");
+            return local_not_found(L, name, err);
     }
     return local_io_error(rc, what, err);
 }
@@ -295,7 +335,7 @@ int local_connect(local_be *L, const char *sid, int *fd_out, nox_error **err) {
         lsess_close(&s);
     }
     if (rc == -ENOENT || rc == -ENOTDIR)
-        return nox__err(err, NOX_ENOTFOUND, "no sandbox for session");
+        return local_not_found(L, name, err);
     return nox__err(err, nox__code_from_errno(-rc), "session directory under %s: %s",
                     L->base, strerror(-rc));
 }
