@@ -30,6 +30,7 @@
  *   exec.c       one exec: parse, spawn, pump, finish
  *   lifecycle.c  meta.json, the limits report, TTL and expiry, ending
  *   children.c   the child table, the reaper thread, killing trees
+ *   mask.c       sockets and FIFOs in lent host trees masked
  *   storage.c    the workspace's size (ephemeralStorageLimit)
  *   root.c       the sandbox's root file system, for either level
  *   lockdown.c   rlimit check, capabilities, no_new_privs, seccomp
@@ -272,6 +273,12 @@ void kill_tree(agent_ctx *ctx, pid_t root);
 /* Kill everything and wait until reaped (up to timeout_ms); no spawn
  * is accepted from then on. */
 void children_kill_all(agent_ctx *ctx, int timeout_ms);
+
+/* ---- mask.c ------------------------------------------------------------------- */
+
+/* Bind /dev/null over every socket and FIFO of the host tree host, which
+ * the new root shows at root (a path under pid 1's working directory). */
+int root_mask_specials(const char *host, const char *root, nox__buf *msg);
 
 /* ---- storage.c ---------------------------------------------------------------- */
 

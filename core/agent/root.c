@@ -110,8 +110,9 @@ fail:
     return NOX_ESANDBOX;
 }
 
-/* A top-level entry of the system tree (host / or the image). */
-static int add_system_entry(const char *top, const char *name, nox__buf *msg) {
+/* A top-level entry of the system tree (host / or the image); with walk,
+ * its sockets and FIFOs are masked (mask.c). */
+static int add_system_entry(const char *top, const char *name, int walk, nox__buf *msg) {
     char src[PATH_MAX];
     snprintf(src, sizeof src, "%s/%s", top, name);
     struct stat st;
@@ -132,13 +133,21 @@ static int add_system_entry(const char *top, const char *name, nox__buf *msg) {
     }
     if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
         return 0;
-    return bind_ro(src, name, S_ISDIR(st.st_mode), msg);
+    int rc = bind_ro(src, name, S_ISDIR(st.st_mode), msg);
+    if (rc == 0 && walk && S_ISDIR(st.st_mode)) {
+        char target[PATH_MAX];
+        snprintf(target, sizeof target, R "/%s", name);
+        rc = root_mask_specials(src, target, msg);
+    }
+    return rc;
 }
 
 /* What the host lends the sandbox: enough to run sh, bash, coreutils and
  * python3; nothing of /home, /root, /var, /run, /srv or /mnt. */
 static const char *const HOST_DIRS[] = {"usr", "bin", "sbin", "lib", "lib32", "lib64",
                                         "libx32", "etc", "opt", NULL};
+/* Of those, the ones walked for sockets and FIFOs (mask.c says why). */
+static const char *const HOST_DIRS_WALKED[] = {"etc", "opt", NULL};
 /* Host files that stay hidden even inside the read-only /etc. */
 static const char *const MASKED[] = {"etc/shadow", "etc/shadow-", "etc/gshadow",
                                      "etc/gshadow-", "etc/sudoers", "etc/security/opasswd",
@@ -430,12 +439,13 @@ static int fill_system(agent_ctx *ctx, nox__buf *msg) {
             if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
                 in_list(SKIP_IN_IMAGE, de->d_name))
                 continue;
-            rc = add_system_entry(image, de->d_name, msg);
+            rc = add_system_entry(image, de->d_name, 1, msg);
         }
         closedir(d);
     } else {
         for (int i = 0; rc == 0 && HOST_DIRS[i]; i++)
-            rc = add_system_entry("", HOST_DIRS[i], msg);
+            rc = add_system_entry("", HOST_DIRS[i], in_list(HOST_DIRS_WALKED, HOST_DIRS[i]),
+                                  msg);
     }
     if (rc || (rc = build_dev(ctx, msg)) != 0)
         return rc;

@@ -374,3 +374,49 @@ int nt_create_limited(nox_client *c, const char *sid, const char *mem, const cha
     nox_sandbox_info_free(i);
     return rc;
 }
+
+int nt_rerun_as_nobody(const char *marker_env) {
+    if (access("/usr/bin/setpriv", X_OK) != 0) {
+        fprintf(stderr, "%s: setpriv missing, the run as nobody cannot be made\n",
+                nt_required("nobody") ? "FAIL (NOX_REQUIRE names nobody)" : "SKIP");
+        return nt_required("nobody") ? 1 : NT_SKIP_CODE;
+    }
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return 1;
+    self[n] = 0;
+    fprintf(stderr, "\n=== the same again as an unprivileged user (nobody) ===\n");
+    fflush(stderr);
+    pid_t p = fork();
+    if (p == 0) {
+        setenv(marker_env, "1", 1);
+        setenv("TMPDIR", "/tmp", 1);
+        /* nobody gets no cgroup delegated; namespaces it must still have. */
+        if (nt_required("namespaces"))
+            setenv("NOX_REQUIRE", "namespaces", 1);
+        else
+            unsetenv("NOX_REQUIRE");
+        execl("/usr/bin/setpriv", "setpriv", "--reuid=65534", "--regid=65534",
+              "--clear-groups", "--", self, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    while (waitpid(p, &st, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+
+int nt_main_end_and_nobody(const char *marker_env) {
+    int rc = nt_main_end();
+    if (geteuid() != 0 || getenv(marker_env))
+        return rc;
+    int r2 = nt_rerun_as_nobody(marker_env);
+    if (r2 == NT_SKIP_CODE) {
+        fprintf(stderr, "the run as nobody was skipped\n");
+    } else if (r2 != 0) {
+        fprintf(stderr, "the run as nobody failed (exit %d)\n", r2);
+        rc = rc ? rc : 1;
+    }
+    return rc;
+}

@@ -38,6 +38,14 @@ int nt_skip(const char *need, const char *fmt, ...) __attribute__((format(printf
 int nt_skip_all(const char *need, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* 1 when $NOX_REQUIRE names `need`. */
 int nt_required(const char *need);
+/* Run as root: this test binary once more as nobody (setpriv), with
+ * marker_env set to "1" in its environment so it does not recurse.
+ * Its exit status; NT_SKIP_CODE when it cannot be made (a failure where
+ * NOX_REQUIRE names nobody). */
+int nt_rerun_as_nobody(const char *marker_env);
+/* The run's exit status after nt_main_end(): as root, also the run as
+ * nobody (nt_rerun_as_nobody). */
+int nt_main_end_and_nobody(const char *marker_env);
 
 #define NT_TEST(name) static void name(void)
 #define NT_RUN(name) nt_run(#name, name)

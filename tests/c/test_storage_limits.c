@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static nox_client *C;
@@ -144,37 +143,6 @@ NT_TEST(the_limit_is_the_file_system_size) {
     nox_sandbox_delete(C, sid, NULL);
 }
 
-/* As root: the whole suite once more as nobody, in a child. */
-static int rerun_as_nobody(void) {
-    if (access("/usr/bin/setpriv", X_OK) != 0) {
-        fprintf(stderr, "%s: setpriv missing, the run as nobody cannot be made\n",
-                nt_required("nobody") ? "FAIL (NOX_REQUIRE names nobody)" : "SKIP");
-        return nt_required("nobody") ? 1 : NT_SKIP_CODE;
-    }
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return 1;
-    self[n] = 0;
-    fprintf(stderr, "\n=== the same cases as an unprivileged user (nobody) ===\n");
-    fflush(stderr);
-    pid_t p = fork();
-    if (p == 0) {
-        setenv("NOX_STORAGE_UNPRIVILEGED", "1", 1);
-        setenv("TMPDIR", "/tmp", 1);
-        if (nt_required("namespaces"))
-            setenv("NOX_REQUIRE", "namespaces", 1);
-        else
-            unsetenv("NOX_REQUIRE");
-        execl("/usr/bin/setpriv", "setpriv", "--reuid=65534", "--regid=65534",
-              "--clear-groups", "--", self, (char *)NULL);
-        _exit(127);
-    }
-    int st;
-    waitpid(p, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
-}
-
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     unsetenv("NOXRUNNER_AGENT");
@@ -198,15 +166,5 @@ int main(void) {
     nox_client_free(C);
     nt_rm_rf(BASE);
     free(BASE);
-    int rc = nt_main_end();
-    if (geteuid() == 0 && !getenv("NOX_STORAGE_UNPRIVILEGED")) {
-        int r2 = rerun_as_nobody();
-        if (r2 == NT_SKIP_CODE)
-            fprintf(stderr, "the unprivileged run was skipped\n");
-        else if (r2 != 0) {
-            fprintf(stderr, "the unprivileged run failed (exit %d)\n", r2);
-            rc = rc ? rc : 1;
-        }
-    }
-    return rc;
+    return nt_main_end_and_nobody("NOX_STORAGE_UNPRIVILEGED");
 }
