@@ -215,6 +215,7 @@ typedef struct agent_ctx {
     int terminating;
     int exit_status;        /* of pid 1 once the sandbox ends */
     int expired;            /* ending because the TTL ran out */
+    int mem_usage_fd;       /* memory cgroup usage file, or -1 (storage.c) */
 } agent_ctx;
 
 /* Exit status of pid 1 asking B to remove the session directory (the
@@ -284,6 +285,12 @@ int root_mask_specials(const char *host, const char *root, nox__buf *msg);
 
 /* Bytes in use of the storage tmpfs (/workspace, /tmp, /dev/shm). */
 uint64_t agent_workspace_usage(void);
+/* pid 1, before pivot_root: open the memory cgroup's usage file (when a
+ * memoryLimit is enforced by one) for agent_memory_room(). */
+void agent_open_memory_usage(agent_ctx *ctx);
+/* Bytes an upload into the store may still charge to the memory cgroup,
+ * or UINT64_MAX when no cgroup limits memory. */
+uint64_t agent_memory_room(const agent_ctx *ctx);
 
 /* ---- lifecycle.c ------------------------------------------------------------- */
 

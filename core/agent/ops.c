@@ -152,28 +152,42 @@ static void drain_upload(up_ctx *u, int64_t deadline) {
 }
 
 /* An upload's data counts against ephemeralStorageLimit while it is
- * extracted, not only at the next usage check: the room left caps the
- * archive (its entries' declared sizes are charged before a byte is
- * written), so a small archive that unpacks to gigabytes is refused
- * before it lands. The room, or 0 when no limit applies. */
-static uint64_t storage_room(const agent_ctx *ctx, uint64_t *used) {
+ * extracted: the room left caps the archive (its entries' declared sizes
+ * are charged before a byte is written), so a small archive that unpacks
+ * to gigabytes is refused before it lands. The workspace being memory
+ * then, the memory cgroup's room caps it too (storage.c). The room, or 0
+ * when no limit applies; *by_memory when the memory room was smaller. */
+static uint64_t storage_room(const agent_ctx *ctx, uint64_t *used, int *by_memory) {
     uint64_t limit = ctx->cfg.storage_bytes;
     if (!limit)
         return 0;
     *used = agent_workspace_usage();
-    return *used < limit ? limit - *used : 1; /* 1: max_bytes 0 means no cap */
+    uint64_t room = *used < limit ? limit - *used : 0;
+    uint64_t mem = agent_memory_room(ctx);
+    *by_memory = mem < room;
+    if (*by_memory)
+        room = mem;
+    return room ? room : 1; /* 1: max_bytes 0 means no cap */
 }
 
 /* The extractor's "passes max_bytes" in the sandbox's words. */
-static void storage_error(const agent_ctx *ctx, uint64_t used, nox_error **err) {
+static void storage_error(const agent_ctx *ctx, uint64_t used, int by_memory, nox_error **err) {
     char *was = *err ? nox__strdup(nox_error_message(*err)) : NULL;
     nox_error_free(*err);
     *err = NULL;
-    nox__err(err, NOX_ETOOBIG,
-             "the upload does not fit in the sandbox's ephemeralStorageLimit of %llu bytes "
-             "(%llu in use): %s; nothing of it was kept",
-             (unsigned long long)ctx->cfg.storage_bytes, (unsigned long long)used,
-             was ? was : "too large");
+    if (by_memory)
+        nox__err(err, NOX_ETOOBIG,
+                 "the upload does not fit in the sandbox's memoryLimit of %llu bytes: with an "
+                 "ephemeralStorageLimit the workspace is memory (a tmpfs), and what the "
+                 "sandbox's processes and files already use leaves too little: %s; nothing of "
+                 "it was kept",
+                 (unsigned long long)ctx->cfg.mem_bytes, was ? was : "too large");
+    else
+        nox__err(err, NOX_ETOOBIG,
+                 "the upload does not fit in the sandbox's ephemeralStorageLimit of %llu bytes "
+                 "(%llu in use): %s; nothing of it was kept",
+                 (unsigned long long)ctx->cfg.storage_bytes, (unsigned long long)used,
+                 was ? was : "too large");
     free(was);
 }
 
@@ -191,7 +205,8 @@ void op_upload(agent_ctx *ctx, int conn, noxp_reader *rd, const uint8_t *req, si
         .max_bytes = noxp_get_u64(req, n, NOXK_MAXBYTES, NOX_DEFAULT_MAX_ARCHIVE_BYTES),
         .max_entries = noxp_get_u64(req, n, NOXK_MAXENTRIES, NOX_DEFAULT_MAX_ARCHIVE_ENTRIES),
     };
-    uint64_t used = 0, room = storage_room(ctx, &used);
+    int by_memory = 0;
+    uint64_t used = 0, room = storage_room(ctx, &used, &by_memory);
     int capped = room && room < lim.max_bytes;
     if (capped)
         lim.max_bytes = room;
@@ -203,7 +218,7 @@ void op_upload(agent_ctx *ctx, int conn, noxp_reader *rd, const uint8_t *req, si
     nox_error *err = NULL;
     int rc = nox__archive_extract(up_read, &u, dest, &lim, &err);
     if (rc == NOX_ETOOBIG && capped && err && strstr(nox_error_message(err), "max_bytes"))
-        storage_error(ctx, used, &err);
+        storage_error(ctx, used, by_memory, &err);
     if (rc == 0) {
         drain_upload(&u, nox__now_ms() + AGENT_IO_TIMEOUT_MS);
         noxp_send(conn, NOXP_OK, NULL, 0, nox__now_ms() + AGENT_IO_TIMEOUT_MS);

@@ -545,6 +545,7 @@ int root_build(agent_ctx *ctx, nox__buf *msg) {
         &LEVELS[ctx->cfg.level == AGENT_LEVEL_NAMESPACES ? AGENT_LEVEL_NAMESPACES
                                                           : AGENT_LEVEL_NONE];
     int rc;
+    agent_open_memory_usage(ctx); /* the cgroup file system is out of view after pivot */
     if ((rc = make_root(ctx, lv, msg)) != 0 ||
         (has_store(ctx) && (rc = mount_store(ctx, msg)) != 0) ||
         (rc = lv->fill(ctx, msg)) != 0 || (rc = bind_workspace(ctx, lv, msg)) != 0 ||

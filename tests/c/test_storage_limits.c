@@ -17,6 +17,10 @@
  */
 #include "nox_test.h"
 
+#include "base/fsutil.h"
+
+#include <cJSON.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,10 +106,10 @@ CASE_TEST(3, a_deleted_file_held_open)
 CASE_TEST(4, tmp_is_part_of_the_limit)
 CASE_TEST(5, dev_shm_is_part_of_the_limit)
 
-/* Inodes: 16Mi allows 4096 of them (one per 4 KiB); 30,000 empty files,
- * which used to take no bytes of the limit at all, stop there. */
+/* Inodes: 16Mi allows 4096 of them (one per 4 KiB); 6,000 empty files,
+ * which used to take no bytes of the limit at all (30,000 in the review), stop there. */
 NT_TEST(inodes_are_limited) {
-    const char *script = "cd /workspace && i=0; while [ $i -lt 30000 ]; do "
+    const char *script = "cd /workspace && i=0; while [ $i -lt 6000 ]; do "
                          "{ true > f$i; } 2>/dev/null || break; i=$((i+1)); done; "
                          "echo made=$i; { true > one-more; } 2>&1 | grep -o 'No space left on device'";
     const char *sid = nt_sid("inodes");
@@ -119,13 +123,68 @@ NT_TEST(inodes_are_limited) {
     free(r.out);
     lives_on(sid);
     nox_sandbox_delete(C, sid, NULL);
-    /* Control: without a limit all 30,000 are made. */
+    /* Control: without a limit all 6,000 are made. */
     const char *ctl = nt_sid("inodes-control");
     NT_CHECK_INT(create(ctl, NULL), 0);
     shres c = nt_sh(C, ctl, script, 120);
-    NT_CHECK(c.out && strstr(c.out, "made=30000"));
+    NT_CHECK(c.out && strstr(c.out, "made=6000"));
     free(c.out);
     nox_sandbox_delete(C, ctl, NULL);
+}
+
+/* meta.json's word on the sandbox's memory limit (caller frees). */
+static char *memory_limit_text(const char *sid) {
+    char name[67], path[4200];
+    nox__session_dirname(sid, name);
+    snprintf(path, sizeof path, "%s/%s/meta.json", BASE, name);
+    char *txt = nt_read_file(path, NULL);
+    cJSON *j = txt ? cJSON_Parse(txt) : NULL;
+    free(txt);
+    cJSON *l = j ? cJSON_GetObjectItemCaseSensitive(j, "limits") : NULL;
+    cJSON *m = l ? cJSON_GetObjectItemCaseSensitive(l, "memory") : NULL;
+    char *out = cJSON_IsString(m) ? strdup(m->valuestring) : NULL;
+    cJSON_Delete(j);
+    return out;
+}
+
+/* With a storage limit the workspace is memory: an upload the memory
+ * cgroup cannot hold is refused before it is written, and the sandbox
+ * lives on. It used to be written by the agent until the OOM killer
+ * took the agent itself (the only process there) and the sandbox. */
+NT_TEST(an_upload_past_the_memory_limit_is_refused) {
+    const char *sid = nt_sid("memup");
+    char keep[128];
+    snprintf(keep, sizeof keep, "%s", sid);
+    NT_CHECK_INT(nt_create_limited(C, keep, "64Mi", NULL, "256Mi", 120), 0);
+    char *mem = memory_limit_text(keep);
+    if (!mem || !strstr(mem, "(whole sandbox)")) {
+        nt_skip("cgroups", "no memory cgroup for the sandbox here: %s", mem ? mem : "?");
+        free(mem);
+        nox_sandbox_delete(C, keep, NULL);
+        return;
+    }
+    free(mem);
+    char *dir = nt_mkdtemp("memup");
+    size_t len = 100u << 20;
+    char *junk = malloc(len);
+    for (size_t i = 0; junk && i < len; i++)
+        junk[i] = (char)(i * 2654435761u >> 13); /* does not compress much */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/big.bin", dir);
+    NT_CHECK(junk && nt_write_file(path, junk, len, 0644) == 0);
+    free(junk);
+    nox_error *e = NULL;
+    int rc = nox_upload_dir(C, keep, dir, "/workspace", &e);
+    fprintf(stderr, "    upload: %s\n", e ? nox_error_message(e) : "accepted");
+    NT_CHECK_INT(rc, NOX_ETOOBIG);
+    NT_CHECK(e && strstr(nox_error_message(e), "memoryLimit"));
+    nox_error_free(e);
+    shres r = nt_sh(C, keep, "ls /workspace | wc -l", 30);
+    NT_CHECK(r.out && !strcmp(r.out, "0\n"));
+    free(r.out);
+    nox_sandbox_delete(C, keep, NULL);
+    nt_rm_rf(dir);
+    free(dir);
 }
 
 /* The limit is what df shows, and a write that fits still works. */
@@ -163,6 +222,7 @@ int main(void) {
     NT_RUN(dev_shm_is_part_of_the_limit);
     NT_RUN(inodes_are_limited);
     NT_RUN(the_limit_is_the_file_system_size);
+    NT_RUN(an_upload_past_the_memory_limit_is_refused);
     nox_client_free(C);
     nt_rm_rf(BASE);
     free(BASE);
