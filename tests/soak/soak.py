@@ -93,6 +93,17 @@ def agents_under(base):
     return pids
 
 
+SESSIONS = set()  # every session id the soak used: only their cgroups are ours
+
+
+def ours(cgroup_dir):
+    """A cgroup named for one of our sessions (nox-<sha256 of the id>[-<pid>]);
+    other programs' sandboxes (tests running beside the soak) do not count."""
+    name = os.path.basename(cgroup_dir)
+    return any(name[4:].startswith(hashlib.sha256(s.encode()).hexdigest())
+               for s in list(SESSIONS))
+
+
 def cgroups():
     found = set()
     for root, dirs, _ in os.walk("/sys/fs/cgroup"):
@@ -168,6 +179,7 @@ def client_loop(name, make_client, deadline, st, scratch, seed):
     k = 0
     while time.monotonic() < deadline:
         sid = f"soak-{name}-{k}"
+        SESSIONS.add(sid)
         k += 1
         try:
             c.create_sandbox(sid, ttl_seconds=600)
@@ -228,6 +240,7 @@ def fault_loop(port, server_base, local_base, deadline, st, seed):
     rnd = random.Random(seed)
     url = f"http://127.0.0.1:{port}"
     sid = "soak-faults"
+    SESSIONS.add(sid)
     c = NoxRunnerClient(url)
     while time.monotonic() < deadline:
         kind = rnd.choice(["kill_agent", "half_request", "trickle", "stop_reading", "archive"])
@@ -346,7 +359,7 @@ def finish(args, work, srv, port, server_base, local_base, cg_before, st, sample
         lambda: not sessions(server_base) and not sessions(local_base))
     checks["no agent process left"] = settle(
         lambda: not agents_under(server_base) and not agents_under(local_base))
-    leaked_cg = cgroups() - cg_before
+    leaked_cg = {c for c in cgroups() - cg_before if ours(c)}
     checks["no cgroup left"] = not leaked_cg
     du = disk_kb(server_base) + disk_kb(local_base)
     checks["base directories empty again (<= 64 kB)"] = du <= 64
