@@ -277,13 +277,13 @@ struct segment {
 };
 
 struct prog {
-    struct sock_filter f[MAX_INSNS];
-    size_t n;
+    struct sock_filter *f;
+    size_t n, cap;
     int overflow;
 };
 
 static void emit(struct prog *p, uint16_t code, uint8_t jt, uint8_t jf, uint32_t k) {
-    if (p->n >= MAX_INSNS) {
+    if (p->n >= p->cap) {
         p->overflow = 1;
         return;
     }
@@ -422,14 +422,20 @@ static void tree(struct prog *p, const struct segment *seg, size_t lo, size_t hi
     tree(p, seg, mid, hi);
 }
 
-int seccomp_install(void) {
+int seccomp_table_verdict(int nr) {
+    for (size_t i = 0; i < sizeof TABLE / sizeof TABLE[0]; i++)
+        if (TABLE[i].nr == nr)
+            return TABLE[i].v == V_ALLOW ? 0 : TABLE[i].v == V_EPERM ? EPERM
+                   : TABLE[i].v == V_ENOSYS ? ENOSYS : -1;
+    return ENOSYS;
+}
+
+long seccomp_filter(struct sock_filter *f, size_t cap) {
     struct segment seg[2 * sizeof TABLE / sizeof TABLE[0] + 2];
     long ns = segments(seg, sizeof seg / sizeof seg[0]);
     if (ns <= 0)
         return -EINVAL;
-    struct prog *p = calloc(1, sizeof *p);
-    if (!p)
-        return -ENOMEM;
+    struct prog pr = {f, 0, cap, 0}, *p = &pr;
     /* Another ABI (x32, ia32 through int 0x80) would see other numbers:
      * such a process is killed outright. */
     load(p, offsetof(struct seccomp_data, arch));
@@ -441,16 +447,24 @@ int seccomp_install(void) {
     ret(p, SECCOMP_RET_KILL_PROCESS);
 #endif
     tree(p, seg, 0, (size_t)ns - 1);
-    int rc = 0;
-    if (p->overflow) {
-        rc = -E2BIG;
-    } else {
-        struct sock_fprog prog = {(unsigned short)p->n, p->f};
+    return p->overflow ? -E2BIG : (long)p->n;
+}
+
+int seccomp_install(void) {
+    struct sock_filter *f = calloc(MAX_INSNS, sizeof *f);
+    if (!f)
+        return -ENOMEM;
+    long n = seccomp_filter(f, MAX_INSNS);
+    int rc = (int)n;
+    if (n > 0) {
+        struct sock_fprog prog = {(unsigned short)n, f};
         rc = prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0 ? 0 : -errno;
     }
-    free(p);
+    free(f);
     return rc;
 }
 #else
+int seccomp_table_verdict(int nr) { return (void)nr, ENOSYS; }
+long seccomp_filter(struct sock_filter *f, size_t cap) { return (void)f, (void)cap, -ENOSYS; }
 int seccomp_install(void) { return -ENOSYS; }
 #endif
