@@ -18,9 +18,10 @@
  * (a classic BPF jump reaches at most 255 instructions ahead, so each
  * right branch goes through a BPF_JA, whose offset is 32 bits). On x86-64
  * the ~350 entries make 85 segments and a program of 291 instructions, of
- * which a call runs at most ~18 (4 for the ABI checks, 7 comparisons, the
- * long jumps, the verdict), where a linear list would run up to one per
- * entry. tests/c/test_agent_seccomp.c checks every number against TABLE.
+ * which a call runs at most 19 (4 for the ABI checks, 7 comparisons, 7
+ * long jumps, the verdict; the argument checks add up to 9), where a
+ * linear list would run up to one per entry. tests/c/test_agent_seccomp.c
+ * checks every number against TABLE.
  *
  * The table is written from the kernel's own documentation of each call
  * and what container runtimes chose to allow (Docker's default profile,
