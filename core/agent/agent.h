@@ -34,6 +34,7 @@
  *   storage.c    the workspace's size (ephemeralStorageLimit)
  *   root.c       the sandbox's root file system, for either level
  *   lockdown.c   rlimit check, capabilities, no_new_privs, seccomp
+ *   seccomp.c    the seccomp filter: an allow-list made from one table
  *   spawn.c      the one spawner: a command under a spawn_policy
  *   config.c     argv -> agent_config; the usage text from the same table
  *   log.c        the agent log (stderr) and the ready-fd protocol
@@ -250,6 +251,15 @@ int root_build(agent_ctx *ctx, nox__buf *msg);
 int lockdown(agent_ctx *ctx, nox__buf *msg);
 /* The policy every command of this sandbox starts under. */
 void lockdown_policy(const agent_ctx *ctx, spawn_policy *pol);
+/* Install the allow-list seccomp filter on the caller (no_new_privs must
+ * be set): 0 or -errno (-ENOSYS on an architecture it does not know). */
+int seccomp_install(void);
+/* The filter it installs, into f (cap instructions): its length or -errno. */
+struct sock_filter;
+long seccomp_filter(struct sock_filter *f, size_t cap);
+/* What the table says of call nr: 0 allowed, EPERM or ENOSYS refused, -1
+ * decided by its arguments. */
+int seccomp_table_verdict(int nr);
 #define AGENT_NOFILE 4096 /* RLIMIT_NOFILE of commands at level namespaces */
 #define AGENT_NPROC 1024  /* tasks a namespaces-level sandbox may have */
 /* pids.max over AGENT_NPROC: pid 1's own threads count there too. */

@@ -566,6 +566,27 @@ NT_TEST(reboot_host) { attack(CTL_NS, "reboot_host", NULL, NULL); }
 NT_TEST(foreign_abi) { attack(CTL_HOST, "foreign_abi", NULL, NULL); }
 NT_TEST(regain_capabilities) { attack(CTL_HOST, "regain_capabilities", NULL, NULL); }
 
+NT_TEST(unreviewed_syscalls) {
+    /* Calls newer than the filter's table, by raw number: refused, not
+     * passed to the kernel (the control shows the kernel has them). */
+    attack(CTL_HOST, "unreviewed_syscalls", NULL, "host");
+}
+
+NT_TEST(prlimit_the_agent) {
+    /* In a sandbox of its own: where it works, the agent is wedged. */
+    const char *sid = nt_sid("prlimit");
+    NT_CHECK(create_with(sid, NULL, NULL, 120) == 0);
+    int ok = blocked_in(sid, "prlimit_agent", NULL);
+    shres a = sh_t(sid, "echo alive", 20);
+    int alive = a.out && !strcmp(a.out, "alive\n");
+    fprintf(stderr, "    after it: %s\n", alive ? "alive" : a.out ? a.out : "(no output)");
+    free(a.out);
+    NT_OK(nox_sandbox_delete(C, sid, &err)); /* even where it worked */
+    NT_CHECK(ok);
+    NT_CHECK(alive);
+    judge_control(control(CTL_NS, "prlimit_agent", NULL), "prlimit_agent");
+}
+
 NT_TEST(setuid_binaries) {
     /* A setuid copy made inside, and the host's own setuid programs. */
     shres r = sh(SID, "cp /workspace/attacks /workspace/suid && chmod 4755 /workspace/suid && "
@@ -649,6 +670,16 @@ NT_TEST(reach_a_host_abstract_socket) {
     NT_CHECK(c < 0);
     NT_CHECK_INT(code, 1);
     NT_CHECK(c2 >= 0);
+}
+
+NT_TEST(vsock_socket) {
+    /* AF_VSOCK is not namespaced: the machine's (hypervisor's) port space. */
+    attack(CTL_HOST, "vsock_socket", NULL, "host");
+}
+
+NT_TEST(netlink_protocols) {
+    /* Netlink but NETLINK_ROUTE (which the probe checks still works). */
+    attack(CTL_HOST, "netlink_protocols", NULL, NULL);
 }
 
 /* ---- resources ---------------------------------------------------------------- */
@@ -1225,10 +1256,14 @@ int main(void) {
     NT_RUN(reboot_host);
     NT_RUN(foreign_abi);
     NT_RUN(regain_capabilities);
+    NT_RUN(unreviewed_syscalls);
+    NT_RUN(prlimit_the_agent);
     NT_RUN(setuid_binaries);
     NT_RUN(reach_the_network);
     NT_RUN(reach_a_host_loopback_service);
     NT_RUN(reach_a_host_abstract_socket);
+    NT_RUN(vsock_socket);
+    NT_RUN(netlink_protocols);
     NT_RUN(fork_bomb);
     NT_RUN(memory_bomb);
     NT_RUN(memory_bomb_split_across_processes);

@@ -302,6 +302,89 @@ static int is_mount_point(const char *path) {
 /* pid 1 of our pid namespace is there to attack (else: a broken probe). */
 static int have_pid1(void) { return kill(1, 0) == 0 || errno == EPERM; }
 
+/* A socket of family fam (type, protocol) made: 1, else 0 with errno. */
+static int socket_made(int fam, int type, int proto) {
+    int s = socket(fam, type, proto);
+    if (s < 0)
+        return 0;
+    close(s);
+    return 1;
+}
+
+/* VM sockets share the machine's port space across every namespace: a way
+ * to the hypervisor's services. arg "host" (the control): a kernel without
+ * vsock is ABSENT rather than blocked. */
+static int vsock_socket(const char *arg) {
+    if (socket_made(40 /* AF_VSOCK */, SOCK_STREAM, 0))
+        return escaped("socket(AF_VSOCK) made a VM socket");
+    if (errno == EAFNOSUPPORT && !strcmp(arg, "host")) {
+        printf("ABSENT %s: no AF_VSOCK in this kernel\n", NAME);
+        return 3;
+    }
+    return blocked("socket(AF_VSOCK): %s", strerror(errno));
+}
+
+/* Netlink families other than NETLINK_ROUTE: socket diagnostics, generic
+ * netlink (a door to many subsystems), netfilter, audit, uevents. Route
+ * netlink (ip, getifaddrs) must still work, else the probe is broken. */
+static int netlink_protocols(void) {
+    static const struct {
+        int proto;
+        const char *name;
+    } P[] = {{4, "NETLINK_SOCK_DIAG"}, {16, "NETLINK_GENERIC"}, {12, "NETLINK_NETFILTER"},
+             {9, "NETLINK_AUDIT"},     {15, "NETLINK_KOBJECT_UEVENT"}, {6, "NETLINK_XFRM"}};
+    if (!socket_made(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 0 /* NETLINK_ROUTE */))
+        return error_out("no NETLINK_ROUTE socket: route netlink must work");
+    for (size_t i = 0; i < sizeof P / sizeof P[0]; i++)
+        if (socket_made(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, P[i].proto))
+            return escaped(P[i].name);
+    return blocked("%s", "only NETLINK_ROUTE sockets can be made");
+}
+
+/* Calls newer than the filter's table, by raw number (the same on every
+ * architecture from 424 on), with arguments the kernel rejects: any answer
+ * but ENOSYS or EPERM means the call reached the kernel. arg "host" (the
+ * control): a kernel older than all of them is ABSENT. */
+static int unreviewed_syscalls(const char *arg) {
+    static const struct {
+        long nr;
+        const char *name;
+    } S[] = {{457, "statmount"},      {458, "listmount"},    {467, "open_tree_attr"},
+             {468, "file_getattr"},   {469, "file_setattr"}, {470, "the call after file_setattr"},
+             {471, "the call after that"}};
+    int absent = 0;
+    for (size_t i = 0; i < sizeof S / sizeof S[0]; i++) {
+        long rc = syscall(S[i].nr, -1L, 0L, 0L, 0L, 0L, 0L);
+        if (rc >= 0)
+            close((int)rc);
+        if (rc >= 0 || (errno != ENOSYS && errno != EPERM)) {
+            char d[160];
+            snprintf(d, sizeof d, "%s (%ld) reached the kernel: %s", S[i].name, S[i].nr,
+                     rc >= 0 ? "it worked" : strerror(errno));
+            return escaped(d);
+        }
+        absent += errno == ENOSYS;
+    }
+    if (absent == (int)(sizeof S / sizeof S[0]) && !strcmp(arg, "host")) {
+        printf("ABSENT %s: the kernel has none of these calls\n", NAME);
+        return 3;
+    }
+    return blocked("%s", "statmount, listmount, open_tree_attr, file_getattr/setattr and "
+                         "the next numbers all refused (ENOSYS or EPERM)");
+}
+
+/* Lower the agent's (pid 1's) descriptor limit to nothing: every later
+ * exec of the sandbox would fail. */
+static int prlimit_agent(void) {
+    if (!have_pid1())
+        return error_out("no pid 1 to set limits on");
+    struct rlimit none = {0, 0}, old;
+    if (prlimit(1, RLIMIT_NOFILE, NULL, &old) != 0)
+        return error_out("cannot even read pid 1's limits");
+    return must_be_refused(prlimit(1, RLIMIT_NOFILE, &none, NULL),
+                           "set pid 1's RLIMIT_NOFILE to 0:0");
+}
+
 static int connect_tcp(const char *ip, int port) {
     int s = socket(AF_INET, SOCK_STREAM, 0);
     if (s < 0) {
@@ -632,6 +715,14 @@ int main(int argc, char **argv) {
             return error_out("kill_pid needs a host pid above 1");
         return must_fail(kill(p, SIGKILL), "signalled the host process");
     }
+    if (!strcmp(NAME, "vsock_socket"))
+        return vsock_socket(arg);
+    if (!strcmp(NAME, "netlink_protocols"))
+        return netlink_protocols();
+    if (!strcmp(NAME, "unreviewed_syscalls"))
+        return unreviewed_syscalls(arg);
+    if (!strcmp(NAME, "prlimit_agent"))
+        return prlimit_agent();
     printf("ERROR %s: unknown attack\n", NAME);
     return 2;
 }
