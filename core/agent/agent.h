@@ -200,6 +200,9 @@ typedef struct agent_ctx {
     pid_t host_pid;         /* B's pid as the host sees it (meta.json) */
     uint64_t host_start;
     int pidns;              /* pid 1 of its own pid namespace */
+    /* Where the kernel keeps our argv and environment strings (what
+     * /proc/<pid>/cmdline and environ show; 0 when unknown). */
+    uintptr_t arg_start, arg_end, env_start, env_end;
     int proc_ok;            /* /proc shows the sandbox's own processes */
 
     iso_plan iso;
@@ -218,6 +221,15 @@ typedef struct agent_ctx {
 /* Exit status of pid 1 asking B to remove the session directory (the
  * sandbox's id could not). */
 #define AGENT_EXIT_REMOVE 3
+
+/* ---- config.c: the command line as /proc shows it --------------------------- */
+
+/* Find our argv and environment strings (from /proc/self/stat). */
+void agent_find_cmdline(agent_ctx *ctx);
+/* Overwrite our argv strings with "nox-sandbox" and zero the environment
+ * strings in place (as setproctitle does), so /proc/1/cmdline inside the
+ * sandbox names no host path or session hash. */
+void agent_hide_cmdline(const agent_ctx *ctx);
 
 /* ---- log.c ---------------------------------------------------------------- */
 
@@ -244,6 +256,18 @@ int lockdown(agent_ctx *ctx, nox__buf *msg);
 /* The policy every command of this sandbox starts under. */
 void lockdown_policy(const agent_ctx *ctx, spawn_policy *pol);
 #define AGENT_NOFILE 4096 /* RLIMIT_NOFILE of commands at level namespaces */
+/* The other rlimits of pid 1 and every command at level namespaces,
+ * whatever the creator had (docs/isolation.md "Resource limits"): */
+#define AGENT_SELF_NOFILE 16384 /* pid 1's own RLIMIT_NOFILE (at most its hard limit) */
+#define AGENT_MEMLOCK (64 * 1024) /* RLIMIT_MEMLOCK, bytes, as most distributions */
+#define AGENT_RTPRIO 0            /* RLIMIT_RTPRIO: no real-time scheduling */
+#define AGENT_NICE 0              /* RLIMIT_NICE: no raising of priority */
+/* RLIMIT_CORE 1, not 0: a pipe core_pattern ignores the limit except for
+ * the value 1, its recursion guard ("cprm.limit == 1", fs/coredump.c;
+ * core(5), "Piping core dumps to a program"); a file core_pattern writes
+ * nothing below one page (ELF's min_coredump). So a crash inside starts
+ * no host helper and writes no core file. */
+#define AGENT_CORE 1
 #define AGENT_NPROC 1024  /* tasks a namespaces-level sandbox may have */
 /* pids.max over AGENT_NPROC: pid 1's own threads count there too. */
 #define AGENT_PIDS_HEADROOM 64
