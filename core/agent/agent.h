@@ -97,6 +97,7 @@ typedef struct cg_dir {
     int version;      /* 1 or 2 */
     int fake;         /* the parent is no cgroup file system (tests) */
     int attached;     /* the sandbox was moved in */
+    int split;        /* holds cpu: pid 1 in agent/, C and the commands in cmds/ */
     char parent[PATH_MAX];
     char name[96];    /* nox-<session hash>[-<pid>] */
     char path[PATH_MAX];
@@ -112,20 +113,26 @@ typedef struct cg_state {
     cg_ctl ctl[LOCAL_CG_COUNT]; /* memory, pids, cpu (LOCAL_CG_*) */
     int ndirs;
     cg_dir dirs[CG_MAX_DIRS];
+    int cmds_fd;      /* the commands' cgroup.procs (O_CLOEXEC), opened by B; -1: none */
+    int agent_fd;     /* agent/cgroup.procs, for pid 1 to move in; -1: none */
 } cg_state;
 /* Before C exists: make <parent>/nox-<hash> in each hierarchy the plan
  * uses and write the limits (0: none asked). What cannot be enforced is
  * logged and kept with the reason. hash names the session. */
 void cg_setup(cg_state *cg, const local_cg_plan *plan, const char *hash,
               const uint64_t values[LOCAL_CG_COUNT]);
-/* Move pid (C, still waiting for its id maps) into every cgroup. */
+/* Move pid (C, still waiting for its id maps) into every cgroup (on the
+ * cpu one: into cmds/). */
 void cg_attach(cg_state *cg, pid_t pid);
+/* pid 1, at its start: into agent/ of the cpu cgroup, beside the commands. */
+void cg_enter_agent(cg_state *cg);
 /* Once C is gone: kill whatever is left in the cgroups, remove them. */
 void cg_cleanup(cg_state *cg);
 /* One limit in words into out: the cgroup setting and/or the rlimit (may
  * be NULL), or why the cgroup does not hold. */
 int cg_describe(const cg_state *cg, int ctl, const char *rlimit, nox__buf *out);
-/* The sandbox's cgroup directories, space-separated, or "none". */
+/* The sandbox's cgroup directories (the cpu one's cmds/), space-separated,
+ * or "none". */
 int cg_describe_dirs(const cg_state *cg, nox__buf *out);
 
 /* ---- spawn.c: the one spawner -------------------------------------------- */
@@ -143,6 +150,8 @@ typedef struct spawn_policy {
     uint64_t as_bytes;      /* RLIMIT_AS; 0: unlimited */
     uint64_t fsize_bytes;   /* RLIMIT_FSIZE; 0: unlimited */
     int subreaper;          /* the command adopts its descendants' orphans */
+    int cgroup_fd;          /* > 0: a cgroup.procs the command joins before exec
+                             * (0 or less: none; fd 0 is never one) */
 } spawn_policy;
 /* Start path with argv/envp under pol. 0 with *pid, or -errno (the
  * child's when it could not exec: nothing is left to reap then). */

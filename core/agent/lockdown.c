@@ -163,6 +163,7 @@ void lockdown_policy(const agent_ctx *ctx, spawn_policy *pol) {
     pol->as_bytes = ctx->cfg.mem_bytes;
     pol->fsize_bytes = ctx->cfg.storage_bytes;
     pol->subreaper = 1;
+    pol->cgroup_fd = ctx->cg.cmds_fd; /* beside the agent's cgroup (outer_cgroup.c) */
 }
 
 /* pid 1's own rlimits: the documented values of agent.h, not the

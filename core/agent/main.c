@@ -95,6 +95,7 @@ int main(int argc, char **argv) {
     static agent_ctx ctx; /* big (cgroup state): not on the stack */
     ctx.ready_fd = ctx.listen_fd = ctx.devnull = -1;
     ctx.iso.id_lock_fd = -1;
+    ctx.cg.cmds_fd = ctx.cg.agent_fd = -1;
     agent_find_cmdline(&ctx);
     parse_args(&ctx, argc, argv);
     if (ctx.cfg.detach)

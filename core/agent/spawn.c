@@ -72,6 +72,12 @@ static SPAWN_NO_ASAN int child_fn(void *arg) {
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
+    /* Into the commands' cgroup, so the agent keeps its CPU share
+     * (outer_cgroup.c). "0" is the writer; the fd was opened by B, whose
+     * credentials the kernel checks. Where it fails, the command runs
+     * beside the agent, as before. */
+    if (p->cgroup_fd > 0 && write(p->cgroup_fd, "0", 1) != 1) {
+    }
     /* Its own session and process group: a timeout kills the group. */
     if (setsid() < 0)
         goto fail;
