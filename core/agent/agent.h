@@ -99,6 +99,7 @@ typedef struct cg_dir {
     int version;      /* 1 or 2 */
     int fake;         /* the parent is no cgroup file system (tests) */
     int attached;     /* the sandbox was moved in */
+    int split;        /* holds cpu: pid 1 in agent/, C and the commands in cmds/ */
     char parent[PATH_MAX];
     char name[96];    /* nox-<session hash>[-<pid>] */
     char path[PATH_MAX];
@@ -114,20 +115,26 @@ typedef struct cg_state {
     cg_ctl ctl[LOCAL_CG_COUNT]; /* memory, pids, cpu (LOCAL_CG_*) */
     int ndirs;
     cg_dir dirs[CG_MAX_DIRS];
+    int cmds_fd;      /* the commands' cgroup.procs (O_CLOEXEC), opened by B; -1: none */
+    int agent_fd;     /* agent/cgroup.procs, for pid 1 to move in; -1: none */
 } cg_state;
 /* Before C exists: make <parent>/nox-<hash> in each hierarchy the plan
  * uses and write the limits (0: none asked). What cannot be enforced is
  * logged and kept with the reason. hash names the session. */
 void cg_setup(cg_state *cg, const local_cg_plan *plan, const char *hash,
               const uint64_t values[LOCAL_CG_COUNT]);
-/* Move pid (C, still waiting for its id maps) into every cgroup. */
+/* Move pid (C, still waiting for its id maps) into every cgroup (on the
+ * cpu one: into cmds/). */
 void cg_attach(cg_state *cg, pid_t pid);
+/* pid 1, at its start: into agent/ of the cpu cgroup, beside the commands. */
+void cg_enter_agent(cg_state *cg);
 /* Once C is gone: kill whatever is left in the cgroups, remove them. */
 void cg_cleanup(cg_state *cg);
 /* One limit in words into out: the cgroup setting and/or the rlimit (may
  * be NULL), or why the cgroup does not hold. */
 int cg_describe(const cg_state *cg, int ctl, const char *rlimit, nox__buf *out);
-/* The sandbox's cgroup directories, space-separated, or "none". */
+/* The sandbox's cgroup directories (the cpu one's cmds/), space-separated,
+ * or "none". */
 int cg_describe_dirs(const cg_state *cg, nox__buf *out);
 
 /* ---- spawn.c: the one spawner -------------------------------------------- */
@@ -145,6 +152,8 @@ typedef struct spawn_policy {
     uint64_t as_bytes;      /* RLIMIT_AS; 0: unlimited */
     uint64_t fsize_bytes;   /* RLIMIT_FSIZE; 0: unlimited */
     int subreaper;          /* the command adopts its descendants' orphans */
+    int cgroup_fd;          /* > 0: a cgroup.procs the command joins before exec
+                             * (0 or less: none; fd 0 is never one) */
 } spawn_policy;
 /* Start path with argv/envp under pol. 0 with *pid, or -errno (the
  * child's when it could not exec: nothing is left to reap then). */
@@ -202,6 +211,9 @@ typedef struct agent_ctx {
     pid_t host_pid;         /* B's pid as the host sees it (meta.json) */
     uint64_t host_start;
     int pidns;              /* pid 1 of its own pid namespace */
+    /* Where the kernel keeps our argv and environment strings (what
+     * /proc/<pid>/cmdline and environ show; 0 when unknown). */
+    uintptr_t arg_start, arg_end, env_start, env_end;
     int proc_ok;            /* /proc shows the sandbox's own processes */
 
     iso_plan iso;
@@ -226,6 +238,15 @@ typedef struct agent_ctx {
  * removes the session directory for _REMOVE). */
 #define AGENT_EXIT_EXPIRED 4
 #define AGENT_EXIT_EXPIRED_REMOVE 5
+
+/* ---- config.c: the command line as /proc shows it --------------------------- */
+
+/* Find our argv and environment strings (from /proc/self/stat). */
+void agent_find_cmdline(agent_ctx *ctx);
+/* Overwrite our argv strings with "nox-sandbox" and zero the environment
+ * strings in place (as setproctitle does), so /proc/1/cmdline inside the
+ * sandbox names no host path or session hash. */
+void agent_hide_cmdline(const agent_ctx *ctx);
 
 /* ---- log.c ---------------------------------------------------------------- */
 
@@ -261,6 +282,18 @@ long seccomp_filter(struct sock_filter *f, size_t cap);
  * decided by its arguments. */
 int seccomp_table_verdict(int nr);
 #define AGENT_NOFILE 4096 /* RLIMIT_NOFILE of commands at level namespaces */
+/* The other rlimits of pid 1 and every command at level namespaces,
+ * whatever the creator had (docs/isolation.md "Resource limits"): */
+#define AGENT_SELF_NOFILE 16384 /* pid 1's own RLIMIT_NOFILE (at most its hard limit) */
+#define AGENT_MEMLOCK (64 * 1024) /* RLIMIT_MEMLOCK, bytes, as most distributions */
+#define AGENT_RTPRIO 0            /* RLIMIT_RTPRIO: no real-time scheduling */
+#define AGENT_NICE 0              /* RLIMIT_NICE: no raising of priority */
+/* RLIMIT_CORE 1, not 0: a pipe core_pattern ignores the limit except for
+ * the value 1, its recursion guard ("cprm.limit == 1", fs/coredump.c;
+ * core(5), "Piping core dumps to a program"); a file core_pattern writes
+ * nothing below one page (ELF's min_coredump). So a crash inside starts
+ * no host helper and writes no core file. */
+#define AGENT_CORE 1
 #define AGENT_NPROC 1024  /* tasks a namespaces-level sandbox may have */
 /* pids.max over AGENT_NPROC: pid 1's own threads count there too. */
 #define AGENT_PIDS_HEADROOM 64

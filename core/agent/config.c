@@ -1,11 +1,15 @@
 /*
  * config.c - the agent's command line: one table gives both the parser
- * and the usage text, so the usage lists every flag there is.
+ * and the usage text, so the usage lists every flag there is; and where
+ * the kernel keeps that command line, so pid 1 can blank it.
  */
 #include "agent.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,4 +133,34 @@ int agent_config_usage(nox__buf *out) {
         rc = nox__buf_printf(out, "  %-13s %-16s %s\n", FLAGS[k].name, FLAGS[k].value,
                              FLAGS[k].help);
     return rc;
+}
+
+/* Where the kernel has our argv and environment strings: fields 48-51
+ * of /proc/self/stat (arg_start, arg_end, env_start, env_end). */
+void agent_find_cmdline(agent_ctx *ctx) {
+    char *st = nox__read_file_at(AT_FDCWD, "/proc/self/stat", 4096, NULL);
+    char *p = st ? strrchr(st, ')') : NULL;
+    uintptr_t v[4] = {0, 0, 0, 0};
+    /* The space after ')' comes before field 3, the 46th after it before 48. */
+    for (int field = 2; p && field < 48; field++)
+        p = strchr(p + 1, ' ');
+    if (p && sscanf(p, " %" SCNuPTR " %" SCNuPTR " %" SCNuPTR " %" SCNuPTR, &v[0], &v[1],
+                    &v[2], &v[3]) == 4 && v[0] < v[1] && v[2] <= v[3]) {
+        ctx->arg_start = v[0];
+        ctx->arg_end = v[1];
+        ctx->env_start = v[2];
+        ctx->env_end = v[3];
+    }
+    free(st);
+}
+
+void agent_hide_cmdline(const agent_ctx *ctx) {
+    if (!ctx->arg_start)
+        return;
+    size_t n = ctx->arg_end - ctx->arg_start;
+    memset((void *)ctx->arg_start, 0, n);
+    memcpy((void *)ctx->arg_start, NOX_AGENT_NAME, n > sizeof NOX_AGENT_NAME
+                                                       ? sizeof NOX_AGENT_NAME : n - 1);
+    if (ctx->env_end > ctx->env_start)
+        memset((void *)ctx->env_start, 0, ctx->env_end - ctx->env_start);
 }

@@ -1,9 +1,10 @@
 /*
  * lockdown.c - what pid 1 of a namespaces-level sandbox does to itself
- * before it starts any thread: no core dumps, no capabilities (bounding
- * set, securebits, ambient), no_new_privs, not dumpable, and the seccomp
- * filter of seccomp.c. Every command inherits all of it; what goes on each
- * command instead (rlimits) is its spawn_policy, made here too.
+ * before it starts any thread: rlimits at documented values (agent.h),
+ * a command line that names nothing of the host, no capabilities
+ * (bounding set, securebits, ambient), no_new_privs, not dumpable, and a
+ * seccomp filter (seccomp.c). Every command inherits all of it; what goes on each command
+ * instead (rlimits) is its spawn_policy, made here too.
  */
 #include "agent.h"
 
@@ -34,6 +35,36 @@ void lockdown_policy(const agent_ctx *ctx, spawn_policy *pol) {
     pol->as_bytes = ctx->cfg.mem_bytes;
     pol->fsize_bytes = ctx->cfg.storage_bytes;
     pol->subreaper = 1;
+    pol->cgroup_fd = ctx->cg.cmds_fd; /* beside the agent's cgroup (outer_cgroup.c) */
+}
+
+/* pid 1's own rlimits: the documented values of agent.h, not the
+ * creator's (a raised RTPRIO, NICE or MEMLOCK would reach every command
+ * through us; NOFILE is ours to size). Lowering always works; NOFILE can
+ * only be raised up to the hard limit we were given. */
+static int reset_rlimits(nox__buf *msg) {
+    static const struct {
+        int res;
+        const char *name;
+        rlim_t v;
+    } fixed[] = {
+        {RLIMIT_CORE, "RLIMIT_CORE", AGENT_CORE},
+        {RLIMIT_RTPRIO, "RLIMIT_RTPRIO", AGENT_RTPRIO},
+        {RLIMIT_NICE, "RLIMIT_NICE", AGENT_NICE},
+        {RLIMIT_MEMLOCK, "RLIMIT_MEMLOCK", AGENT_MEMLOCK},
+        {RLIMIT_NOFILE, "RLIMIT_NOFILE", AGENT_SELF_NOFILE},
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        struct rlimit rl = {fixed[i].v, fixed[i].v}, cur;
+        if (fixed[i].res == RLIMIT_NOFILE && getrlimit(RLIMIT_NOFILE, &cur) == 0 &&
+            cur.rlim_max != RLIM_INFINITY && cur.rlim_max < rl.rlim_max)
+            rl.rlim_cur = rl.rlim_max = cur.rlim_max;
+        if (setrlimit(fixed[i].res, &rl) != 0) {
+            nox__buf_printf(msg, NS_FAIL "setrlimit %s: %s", fixed[i].name, strerror(errno));
+            return NOX_ESANDBOX;
+        }
+    }
+    return 0;
 }
 
 int lockdown(agent_ctx *ctx, nox__buf *msg) {
@@ -44,11 +75,9 @@ int lockdown(agent_ctx *ctx, nox__buf *msg) {
     if (getrlimit(RLIMIT_NPROC, &cur) == 0 && cur.rlim_max != RLIM_INFINITY &&
         cur.rlim_max < (rlim_t)ctx->iso.nproc)
         ctx->iso.nproc = (long)cur.rlim_max;
-    struct rlimit none = {0, 0};
-    if (setrlimit(RLIMIT_CORE, &none) != 0) {
-        nox__buf_printf(msg, NS_FAIL "setrlimit: %s", strerror(errno));
-        return NOX_ESANDBOX;
-    }
+    if ((rc = reset_rlimits(msg)) != 0)
+        return rc;
+    agent_hide_cmdline(ctx);
     /* Nobody inside may read our memory or descriptors through /proc/1. */
     prctl(PR_SET_DUMPABLE, 0);
     for (int c = 0; c < 64; c++)

@@ -38,6 +38,15 @@ static void detach(agent_ctx *ctx) {
     agent_ready_pid(ctx, getpid());
 }
 
+/* The config's strings point into argv, which pid 1 overwrites: copies. */
+static void own_strings(agent_ctx *ctx) {
+    const char **s[] = {&ctx->cfg.session_dir, &ctx->cfg.session_id, &ctx->cfg.image,
+                        &ctx->cfg.note};
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
+        if (*s[i] && !(*s[i] = strdup(*s[i])))
+            agent_fail(ctx, NOX_ENOMEM, "out of memory");
+}
+
 static void parse_args(agent_ctx *ctx, int argc, char **argv) {
     nox__buf why = {0}, usage = {0};
     if (agent_config_parse(&ctx->cfg, argc, argv, &why) != 0) {
@@ -51,6 +60,7 @@ static void parse_args(agent_ctx *ctx, int argc, char **argv) {
     }
     nox__buf_free(&why);
     ctx->ready_fd = ctx->cfg.ready_fd;
+    own_strings(ctx);
 }
 
 /* The session id, the session directory and its lock, from the config. */
@@ -85,6 +95,8 @@ int main(int argc, char **argv) {
     static agent_ctx ctx; /* big (cgroup state): not on the stack */
     ctx.ready_fd = ctx.listen_fd = ctx.devnull = -1;
     ctx.iso.id_lock_fd = -1;
+    ctx.cg.cmds_fd = ctx.cg.agent_fd = -1;
+    agent_find_cmdline(&ctx);
     parse_args(&ctx, argc, argv);
     if (ctx.cfg.detach)
         detach(&ctx);

@@ -15,6 +15,22 @@
  *                    sees its own cgroup as "/" and nothing above it;
  *      cg_cleanup()  once C is gone: kill what is left, remove the dirs.
  *
+ * CPU is shared fairly even without a cpuLimit: the cgroup holding the
+ * cpu controller is always made, with the default weight (cpu.weight
+ * 100, v1 cpu.shares 1024), so each sandbox is one group beside the
+ * others and the host's processes, however many sessions (setsid(),
+ * which dodges autogroup) its processes make. Inside it, two leaves of
+ * the same weight: cmds/, where C is attached (its cgroup namespace's
+ * root: a command sees "/") and every command goes before exec (the
+ * spawner writes cg->cmds_fd), and agent/, where pid 1 moves at its start
+ * (cg_enter_agent). Leaves, because the scheduler weighs a task beside a
+ * group as one more entity: 150 busy tasks next to agent/ would leave it
+ * 1/151. So a fork bomb among the commands leaves the agent half the
+ * sandbox's share, and delete and the other requests still get through.
+ * B opens both cgroup.procs files: the kernel checks the opener's
+ * credentials and cgroup namespace (Linux 5.16 and later); where a move
+ * is refused, the process stays where it is and only the split is lost.
+
  * B itself stays outside: it must outlive everything in there. The state
  * (a cg_state) travels from B to C over their socket after the attach
  * (userns.c), so pid 1 reports what really holds. Everything here works
@@ -37,6 +53,8 @@
 
 #define CPU_PERIOD 100000 /* us */
 #define CPU_MIN_QUOTA 1000
+#define CG_AGENT "agent" /* the agent's child cgroup, in the cpu one */
+#define CG_CMDS "cmds"   /* the commands' */
 
 static int is_cgroupfs(const char *dir) {
     return local_cgroupfs_version(dir) != 0;
@@ -61,6 +79,17 @@ static int cg_has(const cg_dir *d, const char *file) {
     if (dfd >= 0)
         close(dfd);
     return ok;
+}
+
+/* rmdir parent/name and the agent/ and cmds/ children it may hold. */
+static int rmdir_cgroup(int pfd, const char *name) {
+    int dfd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd >= 0) {
+        unlinkat(dfd, CG_AGENT, AT_REMOVEDIR);
+        unlinkat(dfd, CG_CMDS, AT_REMOVEDIR);
+        close(dfd);
+    }
+    return unlinkat(pfd, name, AT_REMOVEDIR) == 0 ? 0 : -errno;
 }
 
 /* Make parent/nox-<hash> (or reuse the one we already made there). The
@@ -94,7 +123,7 @@ static cg_dir *cg_make(cg_state *cg, const char *hash, const char *parent, int v
             break;
         int pfd = open(d->parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         int gone = pfd >= 0 && (d->fake ? nox__rm_tree_at(pfd, d->name) == 0
-                                        : unlinkat(pfd, d->name, AT_REMOVEDIR) == 0);
+                                        : rmdir_cgroup(pfd, d->name) == 0);
         if (pfd >= 0)
             close(pfd);
         if (gone) {
@@ -139,6 +168,11 @@ static int write_limits(cg_state *cg, int c, const cg_dir *d, char *why, size_t 
         snprintf(v, sizeof v, "%llu", (unsigned long long)k->value);
         rc = cg_write(d, file = "pids.max", v);
         snprintf(k->setting, sizeof k->setting, "pids.max %s", v);
+    } else if (!k->value) {
+        /* No cpuLimit: the default weight, written so that it holds. */
+        file = d->version == 2 ? "cpu.weight" : "cpu.shares";
+        rc = cg_write(d, file, d->version == 2 ? "100" : "1024");
+        snprintf(k->setting, sizeof k->setting, "%s %s", file, d->version == 2 ? "100" : "1024");
     } else {
         unsigned long long q = k->value * CPU_PERIOD / 1000;
         if (q < CPU_MIN_QUOTA)
@@ -198,9 +232,48 @@ static cg_dir *place_ctl(cg_state *cg, const local_cg_plan *p, const char *hash,
     return d;
 }
 
+/* Where the sandbox's processes go in d: its cmds/ child when split. */
+static const char *cmds_procs(const cg_dir *d) {
+    return d->split ? CG_CMDS "/cgroup.procs" : "cgroup.procs";
+}
+
+/* d (the cgroup holding cpu) gets its agent/ and cmds/ children (v2: with
+ * cpu enabled for them), and both cgroup.procs files are opened. */
+static void cg_split(cg_state *cg, cg_dir *d) {
+    int dfd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int ok = dfd >= 0 && (mkdirat(dfd, CG_AGENT, 0755) == 0 || errno == EEXIST) &&
+             (mkdirat(dfd, CG_CMDS, 0755) == 0 || errno == EEXIST);
+    int rc = ok ? 0 : -errno;
+    if (ok && d->version == 2)
+        ok = (rc = cg_write(d, "cgroup.subtree_control", "+cpu")) == 0;
+    int fl = O_WRONLY | O_CLOEXEC | O_NOFOLLOW | (d->fake ? O_CREAT : 0);
+    d->split = 1;
+    if (ok && ((cg->cmds_fd = openat(dfd, cmds_procs(d), fl, 0644)) < 0 ||
+               (cg->agent_fd = openat(dfd, CG_AGENT "/cgroup.procs", fl, 0644)) < 0)) {
+        ok = 0;
+        rc = -errno;
+    }
+    if (ok) {
+        d->split = 1;
+    } else {
+        agent_log("commands share the agent's cpu cgroup %s: %s", d->path, strerror(-rc));
+        d->split = 0;
+        if (cg->cmds_fd >= 0)
+            close(cg->cmds_fd);
+        cg->cmds_fd = -1;
+        if (dfd >= 0) {
+            unlinkat(dfd, CG_AGENT, AT_REMOVEDIR);
+            unlinkat(dfd, CG_CMDS, AT_REMOVEDIR);
+        }
+    }
+    if (dfd >= 0)
+        close(dfd);
+}
+
 void cg_setup(cg_state *cg, const local_cg_plan *p, const char *hash,
               const uint64_t values[LOCAL_CG_COUNT]) {
     memset(cg, 0, sizeof *cg);
+    cg->cmds_fd = cg->agent_fd = -1;
     char why[CG_WHY_MAX], v2_why[CG_WHY_MAX];
     snprintf(v2_why, sizeof v2_why, "%s", p->v2_why);
     /* The v2 cgroup: membership and cgroup.kill even with no controller. */
@@ -217,8 +290,8 @@ void cg_setup(cg_state *cg, const local_cg_plan *p, const char *hash,
         k->value = values[c];
         k->dir = -1;
         k->where = LOCAL_CG_NONE;
-        if (!k->value)
-            continue; /* nothing asked: nothing to enforce */
+        if (!k->value && c != LOCAL_CG_CPU)
+            continue; /* nothing asked: nothing to enforce (cpu: the fair share) */
         int where;
         cg_dir *d = place_ctl(cg, p, hash, v2, v2_why, c, &where, why, sizeof why);
         if (!d) {
@@ -232,6 +305,8 @@ void cg_setup(cg_state *cg, const local_cg_plan *p, const char *hash,
         k->where = where;
         k->dir = (int)(d - cg->dirs);
     }
+    if (cg->ctl[LOCAL_CG_CPU].where != LOCAL_CG_NONE)
+        cg_split(cg, &cg->dirs[cg->ctl[LOCAL_CG_CPU].dir]);
 }
 
 void cg_attach(cg_state *cg, pid_t pid) {
@@ -239,7 +314,7 @@ void cg_attach(cg_state *cg, pid_t pid) {
     snprintf(v, sizeof v, "%d", (int)pid);
     for (int i = 0; i < cg->ndirs; i++) {
         cg_dir *d = &cg->dirs[i];
-        int rc = cg_write(d, "cgroup.procs", v);
+        int rc = cg_write(d, cmds_procs(d), v);
         if (!rc) {
             d->attached = 1;
             continue;
@@ -253,6 +328,15 @@ void cg_attach(cg_state *cg, pid_t pid) {
     }
 }
 
+void cg_enter_agent(cg_state *cg) {
+    if (cg->agent_fd < 0)
+        return;
+    if (write(cg->agent_fd, "0", 1) != 1)
+        agent_log("pid 1 stays with the commands' cpu cgroup: %s", strerror(errno));
+    close(cg->agent_fd);
+    cg->agent_fd = -1;
+}
+
 static void sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
@@ -260,8 +344,10 @@ static void sleep_ms(int ms) {
 
 /* SIGKILL every process listed in d's cgroup.procs (v1, or v2 before
  * cgroup.kill); 1 when there was any. */
-static int kill_members(const cg_dir *d) {
-    int dfd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+static int kill_members(const cg_dir *d, const char *sub) {
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s%s%s", d->path, sub ? "/" : "", sub ? sub : "");
+    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     char *list = dfd >= 0 ? nox__read_file_at(dfd, "cgroup.procs", 1 << 20, NULL) : NULL;
     if (dfd >= 0)
         close(dfd);
@@ -296,9 +382,12 @@ void cg_cleanup(cg_state *cg) {
             /* rmdir answers EBUSY until the killed tasks are gone. */
             int rc = -EBADF;
             for (int t = 0; t < 250 && pfd >= 0; t++) {
-                if (d->version == 1 || !cg_has(d, "cgroup.kill"))
-                    kill_members(d);
-                rc = unlinkat(pfd, d->name, AT_REMOVEDIR) == 0 ? 0 : -errno;
+                if (d->version == 1 || !cg_has(d, "cgroup.kill")) {
+                    kill_members(d, NULL);
+                    if (d->split)
+                        kill_members(d, CG_AGENT), kill_members(d, CG_CMDS);
+                }
+                rc = rmdir_cgroup(pfd, d->name);
                 if (rc != -EBUSY)
                     break;
                 sleep_ms(t < 20 ? 2 : 20);
@@ -310,17 +399,38 @@ void cg_cleanup(cg_state *cg) {
             close(pfd);
     }
     cg->ndirs = 0;
+    if (cg->cmds_fd >= 0)
+        close(cg->cmds_fd);
+    if (cg->agent_fd >= 0)
+        close(cg->agent_fd);
+    cg->cmds_fd = cg->agent_fd = -1;
 }
 
 /* ---- reporting ----------------------------------------------------------- */
 
+/* The cpu line: the fair share always, and the cpuLimit when asked. */
+static int describe_cpu(const cg_state *cg, nox__buf *out) {
+    const cg_ctl *k = &cg->ctl[LOCAL_CG_CPU];
+    if (k->where == LOCAL_CG_NONE)
+        return nox__buf_printf(out, "%s: %s", k->value ? "not enforced"
+                               : "unlimited, and no fair share (a busy sandbox can starve "
+                                 "the others and the host)", k->why);
+    int split = k->dir >= 0 && cg->dirs[k->dir].split;
+    return nox__buf_printf(out, "cgroup v%d %s (%s); a group of its own beside the other "
+                           "sandboxes%s", k->where == LOCAL_CG_V2 ? 2 : 1, k->setting,
+                           k->value ? "cpuLimit" : "fair share, no cpuLimit",
+                           split ? ", the agent in a child cgroup agent/ beside its commands" : "");
+}
+
 int cg_describe(const cg_state *cg, int c, const char *rlimit, nox__buf *out) {
     const cg_ctl *k = &cg->ctl[c];
+    if (c == LOCAL_CG_CPU)
+        return describe_cpu(cg, out);
     if (!k->value)
         return nox__buf_printf(out, "%s", rlimit ? rlimit : "unlimited");
     if (k->where != LOCAL_CG_NONE)
         return nox__buf_printf(out, "cgroup v%d %s%s%s%s", k->where == LOCAL_CG_V2 ? 2 : 1,
-                               k->setting, c == LOCAL_CG_CPU ? "" : " (whole sandbox)",
+                               k->setting, " (whole sandbox)",
                                rlimit ? " + " : "", rlimit ? rlimit : "");
     if (rlimit)
         return nox__buf_printf(out, "%s; whole sandbox not enforced: %s", rlimit, k->why);
@@ -330,7 +440,8 @@ int cg_describe(const cg_state *cg, int c, const char *rlimit, nox__buf *out) {
 int cg_describe_dirs(const cg_state *cg, nox__buf *out) {
     int rc = 0, any = 0;
     for (int i = 0; i < cg->ndirs && rc == 0; i++)
-        if (cg->dirs[i].attached)
-            rc = nox__buf_printf(out, "%s%s", any++ ? " " : "", cg->dirs[i].path);
+        if (cg->dirs[i].attached) /* where the sandbox is: cmds/ when split */
+            rc = nox__buf_printf(out, "%s%s%s", any++ ? " " : "", cg->dirs[i].path,
+                                 cg->dirs[i].split ? "/" CG_CMDS : "");
     return rc || any ? rc : nox__buf_printf(out, "none");
 }

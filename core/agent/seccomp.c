@@ -40,6 +40,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
@@ -142,6 +143,7 @@ enum verdict {
     V_SOCKET,
     V_SOCKETPAIR,
     V_PRLIMIT,
+    V_SETRLIMIT,
 };
 
 struct rule {
@@ -227,8 +229,10 @@ static const struct rule TABLE[] = {
     ALLOW(getpriority), ALLOW(setpriority), ALLOW(ioprio_get), ALLOW(ioprio_set),
     /* Resource limits act on the caller (getrlimit/setrlimit); prlimit64
      * may read anyone's but set only its own: a command must not lower the
-     * agent's (pid 1's) limits and wedge it. */
-    ALLOW(getrlimit), ALLOW(setrlimit), CHECK(prlimit64, V_PRLIMIT),
+     * agent's (pid 1's) limits and wedge it. RLIMIT_CORE stays at what pid
+     * 1 set before this filter (1: no core file, no pipe helper; agent.h):
+     * lowered to 0 a crash would start the host's core_pattern helper. */
+    ALLOW(getrlimit), CHECK(setrlimit, V_SETRLIMIT), CHECK(prlimit64, V_PRLIMIT),
     /* personality: queries and the plain Linux personalities only (others
      * weaken ASLR and the like). */
     CHECK(personality, V_PERSONALITY),
@@ -415,17 +419,29 @@ static void check_socketpair(struct prog *p) {
     ret(p, ERRNO(EAFNOSUPPORT));
 }
 
-/* prlimit64(pid, resource, new, old): pid 0 is the caller; another pid
- * only to read (new == NULL, both words). */
+/* prlimit64(pid, resource, new, old): pid 0 is the caller, which may set
+ * any limit but RLIMIT_CORE; another pid only to read. Either way a set
+ * that is refused is one with new != NULL (both words). */
 static void check_prlimit(struct prog *p) {
     load(p, ARG_LO(0));
-    emit(p, BPF_JMP | BPF_JEQ | BPF_K, 4, 0, 0);
+    emit(p, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 0); /* pid 0: to the resource */
+    emit(p, BPF_JMP | BPF_JA, 0, 0, 2);          /* another: to the new check */
+    load(p, ARG_LO(1));
+    emit(p, BPF_JMP | BPF_JEQ | BPF_K, 0, 4, RLIMIT_CORE); /* else allow */
     load(p, ARG_LO(2));
     if_eq(p, 0, 3);
     load(p, ARG_HI(2));
     if_eq(p, 0, 1);
     ret(p, SECCOMP_RET_ALLOW);
     ret(p, ERRNO(EPERM));
+}
+
+/* setrlimit(resource, new): any but RLIMIT_CORE (see the table). */
+static void check_setrlimit(struct prog *p) {
+    load(p, ARG_LO(0));
+    if_eq(p, RLIMIT_CORE, 1);
+    ret(p, ERRNO(EPERM));
+    ret(p, SECCOMP_RET_ALLOW);
 }
 
 static void verdict(struct prog *p, unsigned char v) {
@@ -438,6 +454,7 @@ static void verdict(struct prog *p, unsigned char v) {
     case V_SOCKET: check_socket(p); break;
     case V_SOCKETPAIR: check_socketpair(p); break;
     case V_PRLIMIT: check_prlimit(p); break;
+    case V_SETRLIMIT: check_setrlimit(p); break;
     default: ret(p, ERRNO(ENOSYS)); break;
     }
 }

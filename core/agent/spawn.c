@@ -46,11 +46,21 @@ static SPAWN_NO_ASAN int set_limit(int res, uint64_t v) {
     return setrlimit(res, &rl);
 }
 
+/* Exactly v (0 included). */
+static SPAWN_NO_ASAN int set_exact(int res, rlim_t v) {
+    struct rlimit rl = {v, v};
+    return setrlimit(res, &rl);
+}
+
 static SPAWN_NO_ASAN int apply_limits(const spawn_policy *p) {
     if (set_limit(RLIMIT_NOFILE, p->nofile) != 0 || set_limit(RLIMIT_NPROC, p->nproc) != 0)
         return -1;
-    struct rlimit none = {0, 0};
-    setrlimit(RLIMIT_CORE, &none);
+    /* The creator's values must not reach a command (agent.h). RLIMIT_CORE
+     * is inherited from pid 1, which set it before the seccomp filter that
+     * refuses to change it (seccomp.c). */
+    if (set_exact(RLIMIT_RTPRIO, AGENT_RTPRIO) != 0 || set_exact(RLIMIT_NICE, AGENT_NICE) != 0 ||
+        set_exact(RLIMIT_MEMLOCK, AGENT_MEMLOCK) != 0)
+        return -1;
     if (p->as_bytes && set_limit(RLIMIT_AS, p->as_bytes) != 0)
         return -1;
     if (p->fsize_bytes && set_limit(RLIMIT_FSIZE, p->fsize_bytes) != 0)
@@ -64,6 +74,12 @@ static SPAWN_NO_ASAN int child_fn(void *arg) {
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
+    /* Into the commands' cgroup, so the agent keeps its CPU share
+     * (outer_cgroup.c). "0" is the writer; the fd was opened by B, whose
+     * credentials the kernel checks. Where it fails, the command runs
+     * beside the agent, as before. */
+    if (p->cgroup_fd > 0 && write(p->cgroup_fd, "0", 1) != 1) {
+    }
     /* Its own session and process group: a timeout kills the group. */
     if (setsid() < 0)
         goto fail;

@@ -116,8 +116,10 @@ static void __attribute__((noreturn)) run_c(agent_ctx *ctx, int sock, pid_t b) {
     pid_t d = fork();
     if (d < 0)
         agent_fail(ctx, NOX_ESANDBOX, NS_FAIL "fork: %s", strerror(errno));
-    if (d == 0)
+    if (d == 0) {
+        cg_enter_agent(&ctx->cg); /* its CPU share apart from the commands' */
         inner_run(ctx);
+    }
     /* Only D reports on the ready fd and serves. */
     agent_ready_close(ctx);
     close(ctx->listen_fd);

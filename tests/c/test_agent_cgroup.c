@@ -159,7 +159,13 @@ NT_TEST(setup_writes_each_limit_where_the_plan_says_and_cleanup_removes_it) {
     NT_CHECK_INT(cg->ndirs, 2);
     cg_attach(cg, 4242);
     NT_CHECK_STR(get("v2/nox-" HASH "/cgroup.procs"), "4242");
-    NT_CHECK_STR(get("v1cpu/nox-" HASH "/cgroup.procs"), "4242");
+    /* The cpu cgroup is split: C (and later the commands) in cmds/, pid 1
+     * in agent/. */
+    NT_CHECK_STR(get("v1cpu/nox-" HASH "/cmds/cgroup.procs"), "4242");
+    NT_CHECK(exists("v1cpu/nox-" HASH "/agent") && cg->cmds_fd > 0 && cg->agent_fd > 0);
+    cg_enter_agent(cg);
+    NT_CHECK_STR(get("v1cpu/nox-" HASH "/agent/cgroup.procs"), "0");
+    NT_CHECK_INT(cg->agent_fd, -1);
     nox__buf b = {0};
     NT_CHECK_INT(cg_describe(cg, LOCAL_CG_MEMORY, "rlimit-as per process", &b), 0);
     NT_CHECK_STR(nox__buf_str(&b),
@@ -167,16 +173,55 @@ NT_TEST(setup_writes_each_limit_where_the_plan_says_and_cleanup_removes_it) {
     b.len = 0;
     NT_CHECK_INT(cg_describe(cg, LOCAL_CG_CPU, NULL, &b), 0);
     NT_CHECK_STR(nox__buf_str(&b), "cgroup v1 cpu.cfs_quota_us 25000 per cpu.cfs_period_us "
-                                   "100000");
+                                   "100000 (cpuLimit); a group of its own beside the other "
+                                   "sandboxes, the agent in a child cgroup agent/ beside its "
+                                   "commands");
     b.len = 0;
     NT_CHECK_INT(cg_describe_dirs(cg, &b), 0);
     NT_CHECK(strstr(nox__buf_str(&b), "/v2/nox-" HASH " ") &&
-             strstr(nox__buf_str(&b), "/v1cpu/nox-" HASH));
+             strstr(nox__buf_str(&b), "/v1cpu/nox-" HASH "/cmds"));
     nox__buf_free(&b);
     cg_cleanup(cg);
     NT_CHECK(!exists("v2/nox-" HASH) && !exists("v1cpu/nox-" HASH));
     NT_CHECK_INT(cg->ndirs, 0);
     free(cg);
+}
+
+/* No cpuLimit: the cpu cgroup is made all the same, at the default weight
+ * (v2: cpu enabled for its agent/ and cmds/ children). */
+NT_TEST(every_sandbox_gets_a_fair_cpu_share_without_a_cpu_limit) {
+    for (int v = 1; v <= 2; v++) {
+        fresh_tmp();
+        local_cg_plan *p = stand_in_plan();
+        if (v == 2) {
+            p->ctl[LOCAL_CG_CPU].where = LOCAL_CG_V2;
+            p->ctl[LOCAL_CG_CPU].v2_enabled = 1;
+        }
+        cg_state *cg = calloc(1, sizeof *cg);
+        uint64_t values[LOCAL_CG_COUNT] = {0, 0, 0};
+        cg_setup(cg, p, HASH, values);
+        free(p);
+        const char *dir = v == 2 ? "v2/nox-" HASH : "v1cpu/nox-" HASH;
+        char f[256];
+        snprintf(f, sizeof f, "%s/%s", dir, v == 2 ? "cpu.weight" : "cpu.shares");
+        NT_CHECK_STR(get(f), v == 2 ? "100" : "1024");
+        snprintf(f, sizeof f, "%s/cgroup.subtree_control", dir);
+        NT_CHECK_STR(get(f), v == 2 ? "+cpu" : "");
+        NT_CHECK_INT(cg->ctl[LOCAL_CG_CPU].where, v == 2 ? LOCAL_CG_V2 : LOCAL_CG_V1);
+        NT_CHECK(cg->cmds_fd > 0);
+        cg_attach(cg, 77);
+        snprintf(f, sizeof f, "%s/cmds/cgroup.procs", dir);
+        NT_CHECK_STR(get(f), "77");
+        nox__buf b = {0};
+        cg_describe(cg, LOCAL_CG_CPU, NULL, &b);
+        NT_CHECK(strstr(nox__buf_str(&b), v == 2 ? "cgroup v2 cpu.weight 100 (fair share, no "
+                                                   "cpuLimit); a group of its own"
+                                                 : "cgroup v1 cpu.shares 1024 (fair share"));
+        nox__buf_free(&b);
+        cg_cleanup(cg);
+        NT_CHECK(!exists(dir) && cg->cmds_fd == -1);
+        free(cg);
+    }
 }
 
 NT_TEST(a_limit_that_cannot_hold_keeps_its_reason) {
@@ -211,6 +256,7 @@ int main(void) {
     NT_RUN(plan_takes_a_root_v2_cgroup_and_says_what_it_lacks);
     NT_RUN(plan_refuses_an_own_cgroup_that_holds_processes_and_falls_to_v1);
     NT_RUN(setup_writes_each_limit_where_the_plan_says_and_cleanup_removes_it);
+    NT_RUN(every_sandbox_gets_a_fair_cpu_share_without_a_cpu_limit);
     NT_RUN(a_limit_that_cannot_hold_keeps_its_reason);
     fresh_tmp(); /* removes the last tree */
     int fd = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -142,6 +142,16 @@ NT_TEST(argument_checks) {
     NT_CHECK_INT(call(__NR_prlimit64, 1, RLIMIT_NOFILE, 0x1000), ERR(EPERM));
     NT_CHECK_INT(call(__NR_prlimit64, 1, RLIMIT_NOFILE, 1ull << 40), ERR(EPERM));
     NT_CHECK_INT(call(__NR_prlimit64, 1ull << 32, RLIMIT_NOFILE, 0x1000), OK); /* pid_t 0 */
+    /* RLIMIT_CORE stays as pid 1 set it: lowered to 0, a crash would start
+     * a pipe core_pattern's helper on the host. Reading it is fine. */
+    NT_CHECK_INT(call(__NR_prlimit64, 0, RLIMIT_CORE, 0x1000), ERR(EPERM));
+    NT_CHECK_INT(call(__NR_prlimit64, 0, RLIMIT_CORE, 1ull << 40), ERR(EPERM));
+    NT_CHECK_INT(call(__NR_prlimit64, 0, RLIMIT_CORE, 0), OK);
+    NT_CHECK_INT(call(__NR_prlimit64, 1, RLIMIT_CORE, 0x1000), ERR(EPERM));
+#ifdef __NR_setrlimit
+    NT_CHECK_INT(call(__NR_setrlimit, RLIMIT_CORE, 0x1000, 0), ERR(EPERM));
+    NT_CHECK_INT(call(__NR_setrlimit, RLIMIT_NOFILE, 0x1000, 0), OK);
+#endif
     NT_CHECK_INT(call(__NR_clone, SIGCHLD, 0, 0), OK);
     NT_CHECK_INT(call(__NR_clone, CLONE_NEWUSER | SIGCHLD, 0, 0), ERR(EPERM));
     NT_CHECK_INT(call(__NR_clone, CLONE_NEWNET, 0, 0), ERR(EPERM));
@@ -163,6 +173,8 @@ static int child_under_filter(void) {
     if (prlimit(getppid(), RLIMIT_NOFILE, &rl, NULL) == 0 || errno != EPERM)
         return __LINE__;
     if (prlimit(getppid(), RLIMIT_NOFILE, NULL, &rl) != 0) /* reading is fine */
+        return __LINE__;
+    if (getrlimit(RLIMIT_CORE, &rl) != 0 || setrlimit(RLIMIT_CORE, &rl) == 0 || errno != EPERM)
         return __LINE__;
     if (syscall(457 /* statmount */, 0, 0, 0, 0) == 0 || errno != ENOSYS)
         return __LINE__;

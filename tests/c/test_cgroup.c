@@ -357,6 +357,10 @@ NT_TEST(cgroups_live_with_the_sandbox_and_go_with_delete_and_ttl) {
         cJSON_Delete(m);
         for (int i = 0; dirs[i]; i++) {
             char *procs = read_in(dirs[i], "cgroup.procs");
+            if (!procs || !*procs) { /* the cpu cgroup: the sandbox is in cmds/ */
+                free(procs);
+                procs = read_in(dirs[i], "cmds/cgroup.procs");
+            }
             fprintf(stderr, "    %s: %s", dirs[i], procs && *procs ? "members\n" : "EMPTY\n");
             /* The sandbox is in there, the agent outside it stays out. */
             int in = procs && *procs, b_in = 0;
@@ -499,7 +503,8 @@ NT_TEST(delegated_v2_cgroup_gets_limits_and_the_sandbox) {
     NT_CHECK(rc == 0);
     char *d = cg_dir(tree, sid);
     char *mem = read_in(d, "memory.max"), *pids = read_in(d, "pids.max");
-    char *cpu = read_in(d, "cpu.max"), *procs = read_in(d, "cgroup.procs");
+    /* The cgroup holding cpu keeps the sandbox in cmds/ (pid 1 in agent/). */
+    char *cpu = read_in(d, "cpu.max"), *procs = read_in(d, "cmds/cgroup.procs");
     char *sub = read_in(tree, "cgroup.subtree_control");
     fprintf(stderr, "    memory.max %s, pids.max %s, cpu.max %s, cgroup.procs %s, "
             "subtree_control %s\n", mem ? mem : "-", pids ? pids : "-", cpu ? cpu : "-",

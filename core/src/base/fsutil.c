@@ -28,7 +28,7 @@ void nox__session_podname(const char *sid, char out[17]) {
     out[16] = 0;
 }
 
-static int rm_contents(int dfd, dev_t dev, const char *keep, int depth);
+static int rm_contents(int dfd, dev_t dev, const char *keep);
 
 int nox__rm_tree_at(int dirfd, const char *name) {
     struct stat st;
@@ -51,7 +51,7 @@ int nox__rm_tree_at(int dirfd, const char *name) {
     else if (dst.st_dev != st.st_dev || dst.st_ino != st.st_ino)
         rc = -EAGAIN; /* swapped while we looked: leave it */
     else
-        rc = rm_contents(fd, dst.st_dev, NULL, 0);
+        rc = rm_contents(fd, dst.st_dev, NULL);
     close(fd);
     if (rc)
         return rc;
@@ -59,69 +59,194 @@ int nox__rm_tree_at(int dirfd, const char *name) {
                ? 0 : -errno;
 }
 
-static int rm_contents(int dfd, dev_t dev, const char *keep, int depth) {
-    if (depth > 4096)
-        return -ELOOP;
-    int fd2 = dup(dfd);
-    if (fd2 < 0)
-        return -errno;
-    fcntl(fd2, F_SETFD, FD_CLOEXEC);
-    DIR *d = fdopendir(fd2);
+/*
+ * Removing a tree of any depth (a sandbox can make one deeper than any
+ * path or fd budget): one directory open at a time, walking down by name
+ * and back up by "..", checked against the device and inode recorded on
+ * the way down (a directory moved meanwhile stops the walk: -EAGAIN). The
+ * way back lives in a heap array, so neither the stack nor the fd table
+ * grows with the depth. Entries that cannot be removed are remembered per
+ * directory and not tried again; the first failure is returned.
+ */
+typedef struct rm_level {
+    dev_t dev;
+    ino_t ino;
+    char *name;     /* in the parent; NULL for the top */
+    long pos;       /* telldir() cookie to resume at; -1: the start */
+    int resumed;    /* began past the start: read it once more from there */
+    int err;        /* first failure in here or below */
+    char **skip;    /* entries that failed */
+    size_t nskip;
+} rm_level;
+
+static void rm_fail(rm_level *l, const char *name, int err) {
+    if (!l->err)
+        l->err = err;
+    char **s = realloc(l->skip, (l->nskip + 1) * sizeof *s);
+    char *copy = s ? strdup(name) : NULL;
+    if (s)
+        l->skip = s;
+    if (copy)
+        s[l->nskip++] = copy;
+}
+
+static int rm_skipped(const rm_level *l, const char *name) {
+    for (size_t i = 0; i < l->nskip; i++)
+        if (!strcmp(l->skip[i], name))
+            return 1;
+    return 0;
+}
+
+static void rm_level_free(rm_level *l) {
+    for (size_t i = 0; i < l->nskip; i++)
+        free(l->skip[i]);
+    free(l->skip);
+    free(l->name);
+}
+
+/* Unlink what is not a directory in fd; return (malloc'd) the name of the
+ * first directory to empty next, or NULL when none is left. */
+static char *rm_scan(int fd, rm_level *l, dev_t dev, const char *keep) {
+    int fd2 = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd2 >= 0 ? fdopendir(fd2) : NULL;
     if (!d) {
-        int e = errno;
-        close(fd2);
-        return -e;
+        if (!l->err)
+            l->err = -errno;
+        if (fd2 >= 0)
+            close(fd2);
+        return NULL;
     }
-    int first = 0;
-    struct dirent *de;
+    if (l->pos >= 0) {
+        seekdir(d, l->pos);
+        l->resumed = 1;
+        l->pos = -1;
+    }
+    char *down = NULL;
     for (;;) {
-        errno = 0;
-        de = readdir(d);
+        struct dirent *de = readdir(d);
+        if (!de && l->resumed) {
+            /* Offsets may have shifted as entries went: once more. */
+            l->resumed = 0;
+            rewinddir(d);
+            continue;
+        }
         if (!de)
             break;
         const char *n = de->d_name;
-        if (!strcmp(n, ".") || !strcmp(n, "..") || (keep && !strcmp(n, keep)))
+        if (!strcmp(n, ".") || !strcmp(n, "..") || (keep && !strcmp(n, keep)) ||
+            rm_skipped(l, n))
             continue;
         struct stat st;
-        if (fstatat(dfd, n, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-            if (errno != ENOENT && !first)
-                first = -errno;
-            continue;
-        }
-        int rc;
-        if (S_ISDIR(st.st_mode)) {
-            if (st.st_dev != dev) {
-                /* Another file system is mounted here: never descend. */
-                if (!first)
-                    first = -EXDEV;
-                continue;
-            }
-            if ((st.st_mode & 0700) != 0700)
-                fchmodat(dfd, n, 0700, 0);
-            int sub = openat(dfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (sub < 0) {
-                rc = errno == ENOENT ? 0 : -errno;
-            } else {
-                rc = rm_contents(sub, dev, NULL, depth + 1);
-                close(sub);
-                if (rc == 0 && unlinkat(dfd, n, AT_REMOVEDIR) != 0 && errno != ENOENT)
-                    rc = -errno;
-            }
+        if (fstatat(fd, n, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno != ENOENT)
+                rm_fail(l, n, -errno);
+        } else if (!S_ISDIR(st.st_mode)) {
+            if (unlinkat(fd, n, 0) != 0 && errno != ENOENT)
+                rm_fail(l, n, -errno);
+        } else if (st.st_dev != dev) {
+            rm_fail(l, n, -EXDEV); /* another file system is mounted here */
         } else {
-            rc = unlinkat(dfd, n, 0) == 0 || errno == ENOENT ? 0 : -errno;
+            /* Left unwritable (chmod 0 inside): we must write to empty it. */
+            if ((st.st_mode & 0700) != 0700)
+                fchmodat(fd, n, 0700, 0);
+            if (!(down = strdup(n)))
+                rm_fail(l, n, -ENOMEM);
+            else
+                l->pos = telldir(d);
+            if (down)
+                break;
         }
-        if (rc && !first)
-            first = rc;
     }
     closedir(d);
-    return first;
+    return down;
+}
+
+/* Open name in *fd as the next level down; 0, or -errno (recorded). */
+static int rm_down(int *fd, rm_level **lv, size_t *n, size_t *cap, char *name, dev_t dev) {
+    rm_level *up = &(*lv)[*n - 1];
+    int sub = openat(*fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    int rc = sub < 0 ? -errno : fstat(sub, &st) != 0 ? -errno : st.st_dev != dev ? -EXDEV : 0;
+    if (!rc && *n == *cap) {
+        rm_level *more = realloc(*lv, 2 * *cap * sizeof *more);
+        if (!more)
+            rc = -ENOMEM;
+        else
+            *lv = more, *cap *= 2, up = &(*lv)[*n - 1];
+    }
+    if (rc) {
+        if (rc != -ENOENT)
+            rm_fail(up, name, rc);
+        free(name);
+        if (sub >= 0)
+            close(sub);
+        return rc;
+    }
+    (*lv)[(*n)++] = (rm_level){st.st_dev, st.st_ino, name, -1, 0, 0, NULL, 0};
+    close(*fd);
+    *fd = sub;
+    return 0;
+}
+
+/* Back to the parent of the level done, removing it there. 0, or -EAGAIN
+ * when ".." is not the directory we came down from. */
+static int rm_up(int *fd, rm_level *lv, size_t *n) {
+    rm_level *done = &lv[*n - 1], *parent = &lv[*n - 2];
+    int up = openat(*fd, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (up < 0 || fstat(up, &st) != 0 || st.st_dev != parent->dev || st.st_ino != parent->ino) {
+        if (up >= 0)
+            close(up);
+        return -EAGAIN;
+    }
+    close(*fd);
+    *fd = up;
+    if (!done->err && unlinkat(up, done->name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+        done->err = -errno;
+    if (done->err)
+        rm_fail(parent, done->name, done->err);
+    rm_level_free(done);
+    (*n)--;
+    return 0;
+}
+
+static int rm_contents(int dfd, dev_t dev, const char *keep) {
+    struct stat st;
+    size_t n = 1, cap = 64;
+    rm_level *lv = calloc(cap, sizeof *lv);
+    int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+    if (!lv || fd < 0 || fstat(fd, &st) != 0) {
+        int e = !lv ? -ENOMEM : -errno;
+        free(lv);
+        if (fd >= 0)
+            close(fd);
+        return e;
+    }
+    lv[0] = (rm_level){st.st_dev, st.st_ino, NULL, -1, 0, 0, NULL, 0};
+    int rc = 0;
+    for (;;) {
+        char *down = rm_scan(fd, &lv[n - 1], dev, n == 1 ? keep : NULL);
+        if (down) {
+            rm_down(&fd, &lv, &n, &cap, down, dev);
+            continue;
+        }
+        if (n == 1 || (rc = rm_up(&fd, lv, &n)) != 0)
+            break;
+    }
+    if (!rc)
+        rc = lv[0].err;
+    while (n > 0)
+        rm_level_free(&lv[--n]);
+    free(lv);
+    close(fd);
+    return rc;
 }
 
 int nox__empty_dir_at(int dirfd, const char *keep) {
     struct stat st;
     if (fstat(dirfd, &st) != 0)
         return -errno;
-    return rm_contents(dirfd, st.st_dev, keep, 0);
+    return rm_contents(dirfd, st.st_dev, keep);
 }
 
 int nox__write_file_at(int dirfd, const char *name, const void *data,

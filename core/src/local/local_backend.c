@@ -122,10 +122,16 @@ static void add_limits(local_be *L, cJSON *o) {
                         p->ctl[LOCAL_CG_MEMORY].why);
     put_text(l, "memory", &b);
     if ((how = cg_how(p, LOCAL_CG_CPU)))
-        nox__buf_printf(&b, "cpuLimit as %s", how);
+        nox__buf_printf(&b, "cpuLimit as %s; fair share held without one: every sandbox is a "
+                        "cgroup of its own (cpu.%s) beside the others and the host, its "
+                        "commands in a child cgroup beside the agent's, so a fork bomb in one "
+                        "sandbox leaves the others, the host and its own agent their share",
+                        how, p->ctl[LOCAL_CG_CPU].where == LOCAL_CG_V2 ? "weight 100"
+                                                                       : "shares 1024");
     else
-        nox__buf_printf(&b, "not enforced: %s; the agent logs a warning when a cpuLimit is "
-                        "asked for", p->ctl[LOCAL_CG_CPU].why);
+        nox__buf_printf(&b, "not enforced: %s; no fair share either: a busy sandbox (a fork "
+                        "bomb) can starve the others and the host; the agent logs a warning "
+                        "when a cpuLimit is asked for", p->ctl[LOCAL_CG_CPU].why);
     put_text(l, "cpu", &b);
     nox__buf_append_str(&b, geteuid() == 0 ? "RLIMIT_NPROC 1024 on the sandbox's own host uid"
                                            : "RLIMIT_NPROC: the caller's current tasks + 1024 "

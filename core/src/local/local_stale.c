@@ -59,6 +59,17 @@ static int is_own_cgroup(const char *path, const char *session_dir_name) {
  * sandbox of the same session id under another base directory, and
  * rmdir leaves a populated cgroup alone. */
 static void remove_cgroup(const char *path) {
+    /* The agent's and the commands' children of the cpu cgroup first
+     * (core/agent/outer_cgroup.c): a cgroup with children stays. */
+    static const char *const kids[] = {"agent", "cmds"};
+    for (size_t i = 0; i < sizeof kids / sizeof kids[0]; i++) {
+        char kid[PATH_MAX + 300];
+        snprintf(kid, sizeof kid, "%s/%s", path, kids[i]);
+        for (int t = 0; t < 50 && rmdir(kid) != 0 && errno == EBUSY; t++) {
+            struct timespec ts = {0, 20 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
     for (int t = 0; t < 50 && rmdir(path) != 0 && errno == EBUSY; t++) {
         struct timespec ts = {0, 20 * 1000000L};
         nanosleep(&ts, NULL);
