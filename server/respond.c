@@ -55,15 +55,21 @@ enum MHD_Result respond_empty(request *r, unsigned status) {
     return request_queue(r, status, resp, 0);
 }
 
+/* Every error names a code (docs/server.md): the core's own where one
+ * fits, NOX_EHTTP for the rest. */
 static const char *code_for_status(unsigned status) {
     switch (status) {
-    case 400: return "NOX_EINVAL";
-    case 401: return "NOX_EAUTH";
+    case 400:
+    case 405: return "NOX_EINVAL";
+    case 401:
+    case 403: return "NOX_EAUTH";
     case 404: return "NOX_ENOTFOUND";
-    case 413: return "NOX_ETOOBIG";
-    case 503: return "NOX_ENOTREADY";
+    case 408:
     case 504: return "NOX_ETIMEOUT";
-    default: return NULL;
+    case 413:
+    case 429: return "NOX_ETOOBIG";
+    case 503: return "NOX_ENOTREADY";
+    default: return "NOX_EHTTP";
     }
 }
 
@@ -125,6 +131,7 @@ enum MHD_Result respond_method_not_allowed(request *r, const char *allow) {
     char msg[256];
     snprintf(msg, sizeof msg, "method %s is not allowed here; allowed: %s",
              r->method, allow);
-    return respond_error_header(r, MHD_HTTP_METHOD_NOT_ALLOWED, msg, NULL,
+    return respond_error_header(r, MHD_HTTP_METHOD_NOT_ALLOWED, msg,
+                                code_for_status(MHD_HTTP_METHOD_NOT_ALLOWED),
                                 MHD_HTTP_HEADER_ALLOW, allow);
 }

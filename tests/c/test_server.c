@@ -217,9 +217,10 @@ static int is_error(const http_resp *r, long status, const char *needle) {
     }
     cJSON *j = json_of(r);
     const char *msg = jstr(j, "error");
-    int ok = msg && (!needle || strstr(msg, needle));
+    const char *code = jstr(j, "code"); /* every error names one (docs/server.md) */
+    int ok = msg && (!needle || strstr(msg, needle)) && code && !strncmp(code, "NOX_E", 5);
     if (!ok)
-        fprintf(stderr, "    error body %.300s lacks \"%s\"\n", r->body,
+        fprintf(stderr, "    error body %.300s lacks \"%s\" or a NOX_E* code\n", r->body,
                 needle ? needle : "");
     cJSON_Delete(j);
     return ok;
