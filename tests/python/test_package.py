@@ -238,3 +238,28 @@ def test_ffi_is_api_mode() -> None:
                         "print('noxrunner.fileops.tar_handler' in sys.modules)"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "False", r.stdout + r.stderr
+
+
+def test_a_source_build_without_the_dev_packages_names_them(tmp_path: Path) -> None:
+    """pip install from source on a machine without the libraries' -dev
+    packages: one message naming the packages to install, no trace."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("cmake"):
+        pytest.skip("no cmake here to configure with")
+    env = dict(os.environ, PKG_CONFIG_LIBDIR=str(tmp_path / "none"),
+               PKG_CONFIG_PATH="", NOX_PY_CMAKE_BUILD_DIR=str(tmp_path / "build"))
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import corebuild; "
+            "corebuild.build(sys.argv[2])")
+    r = subprocess.run([sys.executable, "-c", code,
+                        str(REPO / "bindings" / "python" / "buildtools"), str(REPO)],
+                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True, timeout=300)
+    assert r.returncode != 0
+    assert r.stderr.startswith("NoxRunner cannot be built: "), r.stderr
+    for pkg in ("libcurl4-openssl-dev", "libarchive-dev", "libcjson-dev", "zlib1g-dev",
+                "libcurl-devel", "libarchive-devel", "cjson-devel", "zlib-devel"):
+        assert pkg in r.stderr
+    assert "Traceback" not in r.stderr and "CMake Error" not in r.stderr
+    assert "Call Stack" not in r.stderr

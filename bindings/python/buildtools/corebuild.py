@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from typing import Dict, List
 
 # Targets the package needs. noxrunnerd pulls in the shared library.
@@ -49,6 +50,29 @@ def pkg_config_libs() -> List[str]:
     return libs
 
 
+def configure(cfg: List[str]) -> None:
+    """Run CMake's configure; a missing library ends the build with CMake's
+    one message naming the packages (cmake/NoxDependencies.cmake), not a
+    trace."""
+    r = subprocess.run(cfg, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       universal_newlines=True)
+    if r.returncode == 0:
+        return
+    out = r.stdout
+    at = out.find("NoxRunner cannot be built")
+    if at >= 0:
+        lines = [ln.strip() for ln in out[at:].splitlines()]
+        msg = []
+        for ln in lines:
+            if ln.startswith("Call Stack") or ln.startswith("-- Configuring incomplete"):
+                break
+            if ln:
+                msg.append(ln)
+        raise SystemExit("\n".join(msg))
+    sys.stderr.write(out)
+    raise SystemExit(f"configuring the NoxRunner C core failed (cmake exit {r.returncode})")
+
+
 def build(root: str) -> Dict[str, str]:
     """Configure and build the core; return paths of the built programs."""
     cmake = os.environ.get("CMAKE") or shutil.which("cmake")
@@ -68,7 +92,7 @@ def build(root: str) -> Dict[str, str]:
     if not os.path.exists(os.path.join(bdir, "CMakeCache.txt")):
         if shutil.which("ninja"):
             cfg += ["-G", "Ninja"]
-    subprocess.run(cfg, check=True)
+    configure(cfg)
     jobs = os.environ.get("NOX_PY_JOBS") or str(os.cpu_count() or 2)
     subprocess.run([cmake, "--build", bdir, "-j", jobs, "--target", *TARGETS], check=True)
     found = {}
