@@ -263,3 +263,15 @@ def test_a_source_build_without_the_dev_packages_names_them(tmp_path: Path) -> N
         assert pkg in r.stderr
     assert "Traceback" not in r.stderr and "CMake Error" not in r.stderr
     assert "Call Stack" not in r.stderr
+
+
+def test_license_is_an_spdx_expression_with_its_file() -> None:
+    """PEP 639 metadata (no deprecated license table or classifier, whose
+    warnings filled the build log) and the LICENSE file in the wheel."""
+    from importlib import metadata
+
+    md = metadata.metadata("noxrunner")
+    assert md.get("License-Expression") == "MIT"
+    assert not [c for c in md.get_all("Classifier") or [] if c.startswith("License ::")]
+    files = [str(f) for f in metadata.files("noxrunner") or []]
+    assert any(f.endswith("licenses/LICENSE") for f in files), files
