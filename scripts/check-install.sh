@@ -51,7 +51,11 @@ int main(int argc, char **argv) {
 C
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 cc -Wall -Werror -o "$work/use-pc" "$work/use.c" $(pkg-config --cflags --libs noxrunner)
-LD_LIBRARY_PATH="$prefix/lib" NOXRUNNER_AGENT= "$work/use-pc" "$work/state-pc"
+# Runs as the README says, wherever the prefix is: the .pc puts the
+# library directory in the program's RUNPATH (no LD_LIBRARY_PATH).
+readelf -d "$work/use-pc" | grep -q "R.*PATH.*\[$prefix/lib" \
+  || { echo "check-install: pkg-config gave no RUNPATH to $prefix/lib" >&2; exit 1; }
+env -u LD_LIBRARY_PATH NOXRUNNER_AGENT= "$work/use-pc" "$work/state-pc"
 
 # The core linked statically; its dependencies stay shared (Debian ships no
 # static libcurl dependency chain).
@@ -70,6 +74,6 @@ target_link_libraries(use PRIVATE noxrunner::noxrunner)
 CM
 cmake -S "$work/cm" -B "$work/cm/b" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$work/cm/b" >/dev/null
-LD_LIBRARY_PATH="$prefix/lib" "$work/cm/b/use" "$work/state-cm"
+env -u LD_LIBRARY_PATH "$work/cm/b/use" "$work/state-cm"
 "$prefix/bin/noxrunnerd" --version >/dev/null
 echo "check-install: layout, pkg-config, static link and find_package all work"
