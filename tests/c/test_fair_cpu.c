@@ -199,39 +199,9 @@ NT_TEST(a_setsid_fork_bomb_leaves_others_the_host_and_its_agent_responsive) {
     NT_CHECK(ok);
 }
 
-/* As root: once more as nobody. */
-static int rerun_as_nobody(void) {
-    if (access("/usr/bin/setpriv", X_OK) != 0)
-        return nt_skip_all("nobody", "setpriv missing, the run as nobody cannot be made");
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return 1;
-    self[n] = 0;
-    fprintf(stderr, "\n=== the same as an unprivileged user (nobody) ===\n");
-    fflush(stderr);
-    pid_t p = fork();
-    if (p == 0) {
-        setenv("TMPDIR", "/tmp", 1);
-        /* nobody gets no cgroup delegated: its skip is expected. */
-        if (nt_required("namespaces"))
-            setenv("NOX_REQUIRE", "namespaces", 1);
-        else
-            unsetenv("NOX_REQUIRE");
-        execl("/usr/bin/setpriv", "setpriv", "--reuid=65534", "--regid=65534",
-              "--clear-groups", "--", self, (char *)NULL);
-        _exit(127);
-    }
-    int st;
-    waitpid(p, &st, 0);
-    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
-    return rc == NT_SKIP_CODE ? 0 : rc; /* the root run counted; nobody's skip is said */
-}
-
 int main(void) {
     unsetenv("NOXRUNNER_AGENT");
     unsetenv("NOXRUNNER_ISOLATION");
-    int root = geteuid() == 0;
     C = nt_local_client(NULL, &BASE);
     if (!C)
         return 1;
@@ -244,8 +214,5 @@ int main(void) {
     nox_client_free(C);
     nt_rm_rf(BASE);
     free(BASE);
-    int rc = nt_main_end();
-    if (root && rc == 0)
-        rc = rerun_as_nobody();
-    return rc;
+    return nt_main_end_and_nobody("NOX_FAIR_UNPRIVILEGED");
 }

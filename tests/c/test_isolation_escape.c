@@ -1145,40 +1145,6 @@ static int build_attacks(void) {
     return system(cmd);
 }
 
-/* As root: the whole suite once more as nobody, in a child. */
-static int rerun_as_nobody(void) {
-    if (access("/usr/bin/setpriv", X_OK) != 0) {
-        /* A skip, never a pass: a failure where NOX_REQUIRE names nobody. */
-        fprintf(stderr, "%s: setpriv missing, the run as nobody cannot be made\n",
-                nt_required("nobody") ? "FAIL (NOX_REQUIRE names nobody)" : "SKIP");
-        return nt_required("nobody") ? 1 : NT_SKIP_CODE;
-    }
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return 1;
-    self[n] = 0;
-    fprintf(stderr, "\n=== the same attacks as an unprivileged user (nobody) ===\n");
-    fflush(stderr);
-    pid_t p = fork();
-    if (p == 0) {
-        setenv("NOX_ESCAPE_UNPRIVILEGED", "1", 1);
-        setenv("TMPDIR", "/tmp", 1);
-        /* nobody gets no cgroup delegated: its cgroup skips are expected;
-         * namespaces it must still have. */
-        if (nt_required("namespaces"))
-            setenv("NOX_REQUIRE", "namespaces", 1);
-        else
-            unsetenv("NOX_REQUIRE");
-        execl("/usr/bin/setpriv", "setpriv", "--reuid=65534", "--regid=65534",
-              "--clear-groups", "--", self, (char *)NULL);
-        _exit(127);
-    }
-    int st;
-    waitpid(p, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
-}
-
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     unsetenv("NOXRUNNER_AGENT");
@@ -1288,15 +1254,5 @@ int main(void) {
     nt_rm_rf(BASE);
     free(BASE);
     nt_rm_rf(WORK);
-    int rc = nt_main_end();
-    if (AS_ROOT && !getenv("NOX_ESCAPE_UNPRIVILEGED")) {
-        int r2 = rerun_as_nobody();
-        if (r2 == NT_SKIP_CODE) {
-            fprintf(stderr, "the unprivileged run was skipped\n");
-        } else if (r2 != 0) {
-            fprintf(stderr, "the unprivileged run failed (exit %d)\n", r2);
-            rc = rc ? rc : 1;
-        }
-    }
-    return rc;
+    return nt_main_end_and_nobody("NOX_ESCAPE_UNPRIVILEGED");
 }

@@ -199,38 +199,9 @@ NT_TEST(delete_removes_a_tree_of_any_depth) {
     NT_CHECK(!left);
 }
 
-/* As root: the same once more as nobody, in a child that inherits the
- * raised limits. */
-static int rerun_as_nobody(void) {
-    if (access("/usr/bin/setpriv", X_OK) != 0)
-        return nt_skip_all("nobody", "setpriv missing, the run as nobody cannot be made");
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return 1;
-    self[n] = 0;
-    fprintf(stderr, "\n=== the same as an unprivileged user (nobody) ===\n");
-    fflush(stderr);
-    pid_t p = fork();
-    if (p == 0) {
-        setenv("TMPDIR", "/tmp", 1);
-        if (nt_required("namespaces"))
-            setenv("NOX_REQUIRE", "namespaces", 1);
-        else
-            unsetenv("NOX_REQUIRE");
-        execl("/usr/bin/setpriv", "setpriv", "--reuid=65534", "--regid=65534",
-              "--clear-groups", "--", self, (char *)NULL);
-        _exit(127);
-    }
-    int st;
-    waitpid(p, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
-}
-
 int main(void) {
     unsetenv("NOXRUNNER_AGENT");
     unsetenv("NOXRUNNER_ISOLATION");
-    int root = geteuid() == 0;
     /* What a careless creator might hand down (where this process may
      * raise them; else as high as they go). */
     raise_limit(RLIMIT_RTPRIO, 50);
@@ -253,8 +224,5 @@ int main(void) {
     nox_client_free(C);
     nt_rm_rf(BASE);
     free(BASE);
-    int rc = nt_main_end();
-    if (root && rc == 0)
-        rc = rerun_as_nobody();
-    return rc;
+    return nt_main_end_and_nobody("NOX_RESET_UNPRIVILEGED");
 }
