@@ -420,3 +420,20 @@ int nt_main_end_and_nobody(const char *marker_env) {
     }
     return rc;
 }
+
+nox_client *nt_namespaces_client(char **base, const char *why, int *rc) {
+    unsetenv("NOXRUNNER_AGENT");
+    unsetenv("NOXRUNNER_ISOLATION");
+    nox_client *c = nt_local_client(NULL, base);
+    *rc = 1;
+    if (!c)
+        return NULL;
+    if (nox_client_isolation(c) == NOX_ISOLATION_NAMESPACES)
+        return c;
+    nox_client_free(c);
+    nt_rm_rf(*base);
+    free(*base);
+    *base = NULL;
+    *rc = nt_skip_all("namespaces", "%s", why);
+    return NULL;
+}

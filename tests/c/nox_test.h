@@ -46,6 +46,12 @@ int nt_rerun_as_nobody(const char *marker_env);
 /* The run's exit status after nt_main_end(): as root, also the run as
  * nobody (nt_rerun_as_nobody). */
 int nt_main_end_and_nobody(const char *marker_env);
+/* For suites that need the namespaces level: a local client on a fresh
+ * base directory (*base, caller frees and removes), with the agent and
+ * isolation overrides of the environment cleared. NULL with *rc set when
+ * it cannot be made (1) or the host has no namespaces level (nt_skip_all's
+ * code, "namespaces: <why>"). */
+nox_client *nt_namespaces_client(char **base, const char *why, int *rc);
 
 #define NT_TEST(name) static void name(void)
 #define NT_RUN(name) nt_run(#name, name)

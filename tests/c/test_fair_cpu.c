@@ -200,16 +200,9 @@ NT_TEST(a_setsid_fork_bomb_leaves_others_the_host_and_its_agent_responsive) {
 }
 
 int main(void) {
-    unsetenv("NOXRUNNER_AGENT");
-    unsetenv("NOXRUNNER_ISOLATION");
-    C = nt_local_client(NULL, &BASE);
-    if (!C)
-        return 1;
-    if (nox_client_isolation(C) != NOX_ISOLATION_NAMESPACES) {
-        nox_client_free(C);
-        nt_rm_rf(BASE);
-        return nt_skip_all("namespaces", "the namespaces level is not available here");
-    }
+    int rc;
+    if (!(C = nt_namespaces_client(&BASE, "the namespaces level is not available here", &rc)))
+        return rc;
     NT_RUN(a_setsid_fork_bomb_leaves_others_the_host_and_its_agent_responsive);
     nox_client_free(C);
     nt_rm_rf(BASE);

@@ -188,16 +188,9 @@ NT_TEST(sockets_and_fifos_in_an_image_are_masked) {
 
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
-    unsetenv("NOXRUNNER_AGENT");
-    unsetenv("NOXRUNNER_ISOLATION");
-    C = nt_local_client(NULL, &BASE);
-    if (!C)
-        return 1;
-    if (nox_client_isolation(C) != NOX_ISOLATION_NAMESPACES) {
-        nox_client_free(C);
-        nt_rm_rf(BASE);
-        return nt_skip_all("namespaces", "images need isolation level namespaces");
-    }
+    int rc;
+    if (!(C = nt_namespaces_client(&BASE, "images need isolation level namespaces", &rc)))
+        return rc;
     IMG = nt_mkdtemp("image");
     chmod(IMG, 0755);
     NT_RUN(sockets_and_fifos_in_an_image_are_masked);

@@ -200,22 +200,15 @@ NT_TEST(delete_removes_a_tree_of_any_depth) {
 }
 
 int main(void) {
-    unsetenv("NOXRUNNER_AGENT");
-    unsetenv("NOXRUNNER_ISOLATION");
     /* What a careless creator might hand down (where this process may
      * raise them; else as high as they go). */
     raise_limit(RLIMIT_RTPRIO, 50);
     raise_limit(RLIMIT_NICE, 30);
     raise_limit(RLIMIT_MEMLOCK, (rlim_t)1 << 30);
     raise_limit(RLIMIT_NOFILE, 1 << 20);
-    C = nt_local_client(NULL, &BASE);
-    if (!C)
-        return 1;
-    if (nox_client_isolation(C) != NOX_ISOLATION_NAMESPACES) {
-        nox_client_free(C);
-        nt_rm_rf(BASE);
-        return nt_skip_all("namespaces", "the namespaces level is not available here");
-    }
+    int rc;
+    if (!(C = nt_namespaces_client(&BASE, "the namespaces level is not available here", &rc)))
+        return rc;
     NT_RUN(creator_rlimits_do_not_reach_the_sandbox);
     NT_RUN(a_crash_writes_no_core_file);
     NT_RUN(a_command_cannot_lower_its_core_limit);

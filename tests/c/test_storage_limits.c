@@ -204,16 +204,9 @@ NT_TEST(the_limit_is_the_file_system_size) {
 
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
-    unsetenv("NOXRUNNER_AGENT");
-    unsetenv("NOXRUNNER_ISOLATION");
-    C = nt_local_client(NULL, &BASE);
-    if (!C)
-        return 1;
-    if (nox_client_isolation(C) != NOX_ISOLATION_NAMESPACES) {
-        nox_client_free(C);
-        nt_rm_rf(BASE);
-        return nt_skip_all("namespaces", "storage limits need isolation level namespaces");
-    }
+    int rc;
+    if (!(C = nt_namespaces_client(&BASE, "storage limits need isolation level namespaces", &rc)))
+        return rc;
     NT_RUN(many_small_files_past_the_limit);
     NT_RUN(bytes_behind_an_unsearchable_directory);
     NT_RUN(bytes_300_directories_deep);
