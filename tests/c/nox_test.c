@@ -1,6 +1,10 @@
 /* nox_test.c - harness and fixtures shared by the C tests. */
 #include "nox_test.h"
 
+#include "base/fsutil.h"
+
+#include <cJSON.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -436,4 +440,14 @@ nox_client *nt_namespaces_client(char **base, const char *why, int *rc) {
     *base = NULL;
     *rc = nt_skip_all("namespaces", "%s", why);
     return NULL;
+}
+
+cJSON *nt_session_meta(const char *base, const char *sid) {
+    char name[67], path[4200];
+    nox__session_dirname(sid, name);
+    snprintf(path, sizeof path, "%s/%s/meta.json", base, name);
+    char *txt = nt_read_file(path, NULL);
+    cJSON *j = txt ? cJSON_Parse(txt) : NULL;
+    free(txt);
+    return j;
 }

@@ -52,6 +52,9 @@ int nt_main_end_and_nobody(const char *marker_env);
  * it cannot be made (1) or the host has no namespaces level (nt_skip_all's
  * code, "namespaces: <why>"). */
 nox_client *nt_namespaces_client(char **base, const char *why, int *rc);
+/* The meta.json of session sid under a local base directory, parsed
+ * (caller frees with cJSON_Delete), or NULL. */
+struct cJSON *nt_session_meta(const char *base, const char *sid);
 
 #define NT_TEST(name) static void name(void)
 #define NT_RUN(name) nt_run(#name, name)

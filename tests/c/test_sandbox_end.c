@@ -10,8 +10,6 @@
  */
 #include "nox_test.h"
 
-#include "base/fsutil.h"
-
 #include <cJSON.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -101,12 +99,7 @@ NT_TEST(http_expiry_is_explained) {
 
 /* The agent's pid from meta.json in the session directory. */
 static pid_t agent_pid(const char *base, const char *sid) {
-    char name[67], path[4096];
-    nox__session_dirname(sid, name);
-    snprintf(path, sizeof path, "%s/%s/meta.json", base, name);
-    char *txt = nt_read_file(path, NULL);
-    cJSON *j = txt ? cJSON_Parse(txt) : NULL;
-    free(txt);
+    cJSON *j = nt_session_meta(base, sid);
     cJSON *p = j ? cJSON_GetObjectItemCaseSensitive(j, "agentPid") : NULL;
     pid_t pid = cJSON_IsNumber(p) ? (pid_t)p->valuedouble : 0;
     cJSON_Delete(j);

@@ -17,8 +17,6 @@
  */
 #include "nox_test.h"
 
-#include "base/fsutil.h"
-
 #include <cJSON.h>
 
 #include <signal.h>
@@ -134,12 +132,7 @@ NT_TEST(inodes_are_limited) {
 
 /* meta.json's word on the sandbox's memory limit (caller frees). */
 static char *memory_limit_text(const char *sid) {
-    char name[67], path[4200];
-    nox__session_dirname(sid, name);
-    snprintf(path, sizeof path, "%s/%s/meta.json", BASE, name);
-    char *txt = nt_read_file(path, NULL);
-    cJSON *j = txt ? cJSON_Parse(txt) : NULL;
-    free(txt);
+    cJSON *j = nt_session_meta(BASE, sid);
     cJSON *l = j ? cJSON_GetObjectItemCaseSensitive(j, "limits") : NULL;
     cJSON *m = l ? cJSON_GetObjectItemCaseSensitive(l, "memory") : NULL;
     char *out = cJSON_IsString(m) ? strdup(m->valuestring) : NULL;
