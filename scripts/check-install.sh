@@ -15,6 +15,17 @@ for f in include/noxrunner/noxrunner.h include/noxrunner/version.h lib/libnoxrun
          bin/noxrunnerd libexec/noxrunner/nox-sandbox; do
   [ -e "$prefix/$f" ] || { echo "check-install: $f missing" >&2; exit 1; }
 done
+# The manual pages: there, and rendered by man without a warning; the
+# library's lists every NOX_E* code of the header.
+for page in share/man/man1/noxrunnerd.1 share/man/man3/noxrunner.3; do
+  [ -e "$prefix/$page" ] || { echo "check-install: $page missing" >&2; exit 1; }
+  warn=$(MANWIDTH=80 man --warnings -l "$prefix/$page" 2>&1 >/dev/null)
+  [ -z "$warn" ] || { echo "check-install: man $page: $warn" >&2; exit 1; }
+done
+for code in $(grep -oE '^#define NOX_E[A-Z]+ ' "$prefix/include/noxrunner/noxrunner.h" | cut -d' ' -f2); do
+  grep -q "^\.B $code\$" "$prefix/share/man/man3/noxrunner.3" \
+    || { echo "check-install: noxrunner(3) does not list $code" >&2; exit 1; }
+done
 soname=$(objdump -p "$prefix/lib/libnoxrunner.so" | awk '/SONAME/ {print $2}')
 [ "$soname" = "libnoxrunner.so.1" ] || { echo "check-install: SONAME is '$soname'" >&2; exit 1; }
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config git curl
       libcurl4-openssl-dev libcjson-dev libarchive-dev libmicrohttpd-dev zlib1g-dev
-      abigail-tools python3-venv)
+      abigail-tools python3-venv man-db)
 pkgs+=("$@")
 missing=()
 for p in "${pkgs[@]}"; do

@@ -21,6 +21,7 @@ typedef enum {
     OPT_FLAG,      /* int field set to 1 */
     OPT_VERSION,
     OPT_HELP,
+    OPT_MAN,
 } opt_kind;
 
 typedef struct {
@@ -79,6 +80,8 @@ static const srv_option options[] = {
     {"quiet", NULL, OPT_FLAG, F(quiet), 0, 0, "no access log"},
     {"version", NULL, OPT_VERSION, 0, 0, 0, "print the version and exit"},
     {"help", NULL, OPT_HELP, 0, 0, 0, "print this help and exit"},
+    {"help-man", NULL, OPT_MAN, 0, 0, 0,
+     "print this help as a manual page (troff) and exit;\nthe build installs it as noxrunnerd(1)"},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
@@ -101,6 +104,48 @@ void options_defaults(srv_config *cfg) {
     cfg->body_timeout = 30;
     cfg->max_head_bytes = 32u << 10;
     cfg->min_body_rate = 1u << 10;
+}
+
+/* s with troff's special characters escaped, one line. */
+static void man_text(FILE *f, const char *s, size_t len) {
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '\\' || s[i] == '-')
+            fputc('\\', f);
+        if (s[i] == '\n')
+            fputc(' ', f);
+        else
+            fputc(s[i], f);
+    }
+}
+
+/* The same table as --help, as a man page: noxrunnerd(1). */
+static void print_man(FILE *f) {
+    fputs(".TH NOXRUNNERD 1 \"\" \"noxrunnerd ", f);
+    fputs(nox_version_string(), f);
+    fputs("\" \"NoxRunner\"\n.SH NAME\nnoxrunnerd \\- serve NoxRunner sandboxes over HTTP\n"
+          ".SH SYNOPSIS\n.B noxrunnerd\n[\\fIOPTION\\fR]...\n.SH DESCRIPTION\n"
+          "Serve NoxRunner sandboxes on this machine over HTTP (backend API v1).\n"
+          "Each sandbox is a local sandbox of the NoxRunner C library; the wire "
+          "contract is docs/spec/backend\\-api\\-v1.md, the behaviour docs/server.md.\n"
+          ".SH OPTIONS\n",
+          f);
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const srv_option *o = &options[i];
+        fputs(".TP\n.B \\-\\-", f);
+        man_text(f, o->name, strlen(o->name));
+        if (o->arg)
+            fprintf(f, " \\fI%s\\fR", o->arg);
+        fputc('\n', f);
+        man_text(f, o->help, strlen(o->help));
+        fputc('\n', f);
+    }
+    fputs(".PP\nSizes take an optional K, M or G suffix (powers of 1024).\n"
+          ".SH EXIT STATUS\n0 after a clean shutdown, 1 on a runtime failure, 2 on a usage "
+          "error (including a non\\-loopback \\-\\-host without a token).\n"
+          ".SH ENVIRONMENT\n.TP\n.B NOXRUNNER_TOKEN\nthe bearer token when \\-\\-token is not "
+          "given.\n.TP\n.B NOXRUNNER_HOME\nthe base directory when \\-\\-base\\-dir is not "
+          "given.\n.SH SEE ALSO\n.BR noxrunner (3)\n",
+          f);
 }
 
 static void print_help(FILE *f) {
@@ -199,6 +244,7 @@ static int apply(srv_config *cfg, const srv_option *o, const char *value) {
     case OPT_FLAG: *(int *)(void *)field = 1; break;
     case OPT_VERSION: printf(SRV_NAME " %s\n", nox_version_string()); return 1;
     case OPT_HELP: print_help(stdout); return 1;
+    case OPT_MAN: print_man(stdout); return 1;
     }
     return 0;
 }
