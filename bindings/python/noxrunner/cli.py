@@ -475,16 +475,17 @@ def cmd_touch(args: argparse.Namespace, out: Out) -> int:
 def cmd_delete(args: argparse.Namespace, out: Out) -> int:
     client = create_client(args)
     try:
-        ok = client.delete_sandbox(args.session_id)
+        # The core's call, not delete_sandbox(): 2.0.0's local backend
+        # answers an unknown sandbox with a bare False, and the user needs
+        # the reason.
+        client._cb.core.delete(args.session_id)
     except NoxRunnerError as e:
         return fail(out, "Delete failed", e)
     if out.json:
-        out.emit({"ok": ok})
-    elif ok:
-        out.success("Sandbox deleted")
+        out.emit({"ok": True})
     else:
-        out.error("Failed to delete sandbox")
-    return 0 if ok else 1
+        out.success("Sandbox deleted")
+    return 0
 
 
 def cmd_list(args: argparse.Namespace, out: Out) -> int:

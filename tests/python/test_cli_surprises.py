@@ -1,0 +1,65 @@
+"""noxrc without surprises (issue #16): a streamed upload, a hint when
+there is no server, unknown exec options refused, the reason a delete
+failed, and a shell directory that follows `cd` inside compound lines.
+Each drives the installed noxrc against a real sandbox."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any, Callable, List, Tuple
+
+import pytest
+
+import noxrunner
+from conftest import noxrc_argv
+
+Run = Callable[..., Any]
+NO_SERVER = "http://127.0.0.1:9"  # loopback, nothing listens on discard
+
+
+def _run_measured(argv: List[str]) -> Tuple[int, str, str, int]:
+    """Run noxrc; (exit code, stdout, stderr, its own peak RSS in bytes),
+    the peak from wait4() of that one child."""
+    env = dict(os.environ)
+    env.pop("NO_COLOR", None)
+    p = subprocess.Popen(noxrc_argv() + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=env)
+    assert p.stdout is not None and p.stderr is not None
+    out = p.stdout.read()  # small: a line or two on each
+    err = p.stderr.read()
+    p.stdout.close()
+    p.stderr.close()
+    _pid, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return p.returncode, out.decode(), err.decode(), usage.ru_maxrss * 1024
+
+
+def _big_file(path: Path, mib: int) -> str:
+    """A file of mib MiB that is not all one byte; its sha256."""
+    h = hashlib.sha256()
+    block = bytearray(os.urandom(1 << 20))
+    with open(path, "wb") as f:
+        for i in range(mib):
+            block[:8] = i.to_bytes(8, "little")
+            f.write(block)
+            h.update(block)
+    return h.hexdigest()
+
+
+# ---- 4. delete says why ---------------------------------------------------------
+
+def test_delete_of_unknown_sandbox_says_why(run_noxrc: Run, server_url: str, sid: str) -> None:
+    for where in (["--local-test"], ["--base-url", server_url]):
+        r = run_noxrc(*where, "delete", sid + "-nope")
+        assert r.returncode == 1, (where, r.stdout)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("✗ Delete failed: "), r.stderr
+        assert "no sandbox" in lines[0].lower() or "not found" in lines[0].lower(), lines
+        assert sid + "-nope" in lines[0], lines
+        r = run_noxrc(*where, "--json", "delete", sid + "-nope")
+        assert r.returncode == 1
+        assert json.loads(r.stderr)["code"] == "NOX_ENOTFOUND"
