@@ -50,6 +50,25 @@ def _big_file(path: Path, mib: int) -> str:
     return h.hexdigest()
 
 
+# ---- 2. no server: a hint -----------------------------------------------------
+
+def test_no_server_error_says_how_to_point_at_one(run_noxrc: Run) -> None:
+    for argv in (["run", "--", "true"], ["exec", "s", "true"], ["list"], ["health"]):
+        r = run_noxrc("--base-url", NO_SERVER, *argv)
+        assert r.returncode == 1, argv
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1, r.stderr  # still one line
+        assert "127.0.0.1:9" in lines[0], lines
+        for word in ("--base-url", "NOXRUNNER_BASE_URL", "--local-test"):
+            assert word in lines[0], (argv, word, lines)
+    r = run_noxrc("--base-url", NO_SERVER, "--json", "run", "--", "true")
+    doc = json.loads(r.stderr)
+    assert doc["code"] == "NOX_ECONNECT" and "--local-test" in doc["hint"]
+    # Errors that are not about reaching the server get no such hint.
+    r = run_noxrc("--local-test", "delete", "py-never-made")
+    assert r.returncode == 1 and "--base-url" not in r.stderr
+
+
 # ---- 4. delete says why ---------------------------------------------------------
 
 def test_delete_of_unknown_sandbox_says_why(run_noxrc: Run, server_url: str, sid: str) -> None:

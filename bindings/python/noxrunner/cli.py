@@ -21,8 +21,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO
 from noxrunner import __version__
 from noxrunner._core import core_version
 from noxrunner.client import NoxRunnerClient
-from noxrunner.exceptions import (CanceledError, NoxRunnerError, NoxRunnerHTTPError,
-                                  SandboxNotFoundError)
+from noxrunner.exceptions import (CanceledError, ConnectionFailedError, NoxRunnerError,
+                                  NoxRunnerHTTPError, SandboxNotFoundError)
 from noxrunner.results import ExecResult, OutputChunk
 
 # ---- output ---------------------------------------------------------------
@@ -94,15 +94,31 @@ def one_line(e: BaseException) -> str:
     return " ".join(text.split()) if "\n" in text else text
 
 
+CONNECT_HINT = ("is a NoxRunner server running there? Point noxrc at one with --base-url "
+                "URL or NOXRUNNER_BASE_URL, or use --local-test for sandboxes on this "
+                "machine")
+
+
+def hint_for(e: BaseException) -> Optional[str]:
+    """What the user can do about e, when there is something to say."""
+    if isinstance(e, ConnectionFailedError):
+        return CONNECT_HINT
+    return None
+
+
 def fail(out: Out, what: str, e: BaseException) -> int:
     if out.verbose:
         traceback.print_exc()
     code = getattr(e, "code", None)
+    hint = hint_for(e)
     if out.json:
-        print(json.dumps({"ok": False, "error": one_line(e), "code": code,
-                          "what": what}), file=sys.stderr)
+        doc = {"ok": False, "error": one_line(e), "code": code, "what": what}
+        if hint:
+            doc["hint"] = hint
+        print(json.dumps(doc), file=sys.stderr)
     else:
-        out.error(f"{what}: {one_line(e)}")
+        # Still one line: scripts read the first line of stderr.
+        out.error(f"{what}: {one_line(e)}" + (f" ({hint})" if hint else ""))
         if out.verbose and isinstance(e, NoxRunnerHTTPError) and e.response_body:
             print(f"  Response: {e.response_body}", file=sys.stderr)
     return 1
@@ -245,13 +261,26 @@ def write_bytes(stream: TextIO, data: bytes) -> None:
 
 def cmd_health(args: argparse.Namespace, out: Out) -> int:
     client = create_client(args)
-    ok = client.health_check()
+    reason: Optional[BaseException] = None
+    try:
+        client._cb.core.health()  # health_check() would swallow the reason
+    except NoxRunnerError as e:
+        reason = e
+    ok = reason is None
     if out.json:
-        out.emit({"ok": ok, "healthy": ok})
+        doc: Dict[str, Any] = {"ok": ok, "healthy": ok}
+        if reason is not None:
+            doc["error"] = one_line(reason)
+            hint = hint_for(reason)
+            if hint:
+                doc["hint"] = hint
+        out.emit(doc)
     elif ok:
         out.success("Manager is healthy")
     else:
-        out.error("Manager is not healthy")
+        assert reason is not None
+        hint = hint_for(reason)
+        out.error(f"Manager is not healthy: {one_line(reason)}" + (f" ({hint})" if hint else ""))
     return 0 if ok else 1
 
 
