@@ -69,6 +69,49 @@ def test_no_server_error_says_how_to_point_at_one(run_noxrc: Run) -> None:
     assert r.returncode == 1 and "--base-url" not in r.stderr
 
 
+# ---- 3. exec: unknown options are errors ----------------------------------------
+
+def _local_sessions() -> List[str]:
+    with noxrunner.NoxRunnerClient(local_test=True) as c:
+        return [str(b["sessionId"]) for b in c.list_sandboxes()]
+
+
+def test_exec_unknown_option_is_an_error_and_creates_nothing(run_noxrc: Run, sid: str,
+                                                            server_url: str) -> None:
+    for where in (["--local-test"], ["--base-url", server_url]):
+        r = run_noxrc(*where, "exec", sid, "--bogus-flag", "true")
+        assert r.returncode == 2, (where, r.stdout, r.stderr)
+        assert "unrecognized arguments: --bogus-flag" in r.stderr
+        assert "usage: noxrc exec" in r.stderr
+        r = run_noxrc(*where, "exec", sid, "--workdir", "/tmp", "-x")
+        assert r.returncode == 2 and "-x" in r.stderr
+    assert sid not in _local_sessions()
+    with noxrunner.NoxRunnerClient(server_url) as c:
+        assert sid not in [b["sessionId"] for b in c.list_sandboxes()]
+
+
+def test_exec_command_starting_with_dash_after_separator(run_noxrc: Run, sid: str) -> None:
+    lt = "--local-test"
+    try:
+        r = run_noxrc(lt, "exec", sid, "--", "sh", "-c",
+                      "mkdir -p bin && printf '#!/bin/sh\\necho dash:$1\\n' > bin/-hi && "
+                      "chmod +x bin/-hi")
+        assert r.returncode == 0, r.stderr
+        r = run_noxrc(lt, "exec", sid, "--workdir", "/workspace/bin", "--", "./-hi", "--x")
+        assert (r.returncode, r.stdout) == (0, "dash:--x\n"), r.stderr
+        r = run_noxrc(lt, "exec", sid, "--env", "PATH=/workspace/bin:/usr/bin:/bin", "--",
+                      "-hi", "y")
+        assert (r.returncode, r.stdout) == (0, "dash:y\n"), r.stderr
+        r = run_noxrc(lt, "exec", sid, "--ignore-exit-code", "--", "sh", "-c", "exit 3")
+        assert r.returncode == 0, r.stderr
+        r = run_noxrc(lt, "exec", sid, "sh", "-c", "exit 4")  # options of the command
+        assert r.returncode == 4
+        r = run_noxrc(lt, "exec", sid, "--help")
+        assert r.returncode == 0 and "usage: noxrc exec" in r.stdout
+    finally:
+        run_noxrc(lt, "delete", sid)
+
+
 # ---- 4. delete says why ---------------------------------------------------------
 
 def test_delete_of_unknown_sandbox_says_why(run_noxrc: Run, server_url: str, sid: str) -> None:

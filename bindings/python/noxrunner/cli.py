@@ -330,7 +330,9 @@ def _stream_exec(client: NoxRunnerClient, session_id: str, cmd: List[str], workd
 def split_leading_options(args: argparse.Namespace, cmd: List[str],
                           flags: Dict[str, str]) -> List[str]:
     """argparse.REMAINDER (kept from 2.0.0) swallows options written after
-    the session id; take the known ones back, up to "--" or the command."""
+    the session id; take the known ones back, up to "--" or the command.
+    An unknown option there is a usage error (exit 2), not the command: a
+    command that starts with "-" comes after "--"."""
     i = 0
     while i < len(cmd):
         word = cmd[i]
@@ -339,6 +341,12 @@ def split_leading_options(args: argparse.Namespace, cmd: List[str],
         name, eq, inline = word.partition("=")
         dest = flags.get(name)
         if dest is None:
+            if word in ("-h", "--help"):
+                args.print_help()
+                raise SystemExit(0)
+            if word.startswith("-") and word != "-":
+                args.usage_error(f"unrecognized arguments: {word} (a command that starts "
+                                 f"with '-' goes after '--')")
             break
         if dest.startswith("!"):  # a switch
             setattr(args, dest[1:], True)
@@ -803,7 +811,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("exec", help="Execute command in sandbox")
     p.add_argument("session_id", help="Session identifier")
-    p.add_argument("cmd", nargs=argparse.REMAINDER, help="Command to execute")
+    p.add_argument("cmd", nargs=argparse.REMAINDER,
+                   help="Command to execute (after '--' when it starts with '-')")
     p.add_argument("--workdir", default="/workspace",
                    help="Working directory (default: /workspace)")
     p.add_argument("--env", action="append", help="Environment variable (KEY=VALUE)")
@@ -811,7 +820,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Command timeout (default: 30)")
     p.add_argument("--ignore-exit-code", action="store_true",
                    help="Ignore non-zero exit codes")
-    p.set_defaults(func=cmd_exec)
+    p.set_defaults(func=cmd_exec, usage_error=p.error, print_help=p.print_help)
 
     p = sub.add_parser("upload", help="Upload files to sandbox")
     p.add_argument("session_id", help="Session identifier")
