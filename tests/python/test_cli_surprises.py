@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any, Callable, List, Tuple
 
@@ -48,6 +49,74 @@ def _big_file(path: Path, mib: int) -> str:
             f.write(block)
             h.update(block)
     return h.hexdigest()
+
+
+# ---- 1. upload is streamed ---------------------------------------------------
+
+def test_upload_of_a_large_file_is_streamed(run_noxrc: Run, server_url: str, sid: str,
+                                            tmp_path: Path) -> None:
+    mib = 128
+    big = tmp_path / "big.bin"
+    digest = _big_file(big, mib)
+    u = ["--base-url", server_url]
+    assert run_noxrc(*u, "create", sid).returncode == 0
+    try:
+        rc, out, err, peak = _run_measured(u + ["upload", sid, str(big)])
+        assert rc == 0, err
+        assert "Uploaded 1 file(s)" in out
+        # Reading the file into memory (the old way) peaks above the file's
+        # size; streamed, the process stays at its own small footprint.
+        assert peak < (mib << 20) // 2, f"peak RSS {peak >> 20} MiB for a {mib} MiB file"
+        r = run_noxrc(*u, "exec", sid, "sh", "-c", "sha256sum big.bin; stat -c %s:%a big.bin")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == [digest, "big.bin", f"{mib << 20}:644"]
+    finally:
+        run_noxrc(*u, "delete", sid)
+
+
+def test_upload_of_files_local_creates_the_sandbox_as_2_0_0(run_noxrc: Run, sid: str,
+                                                            tmp_path: Path) -> None:
+    a = tmp_path / "a.txt"
+    a.write_text("alpha")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "a.txt").write_text("later one wins")
+    (tmp_path / "empty").write_bytes(b"")
+    r = run_noxrc("--local-test", "upload", sid, str(a), str(tmp_path / "empty"),
+                  "--dest", "/workspace/in")
+    try:
+        assert r.returncode == 0, r.stderr
+        assert "Uploaded 2 file(s) to /workspace/in" in r.stdout
+        r = run_noxrc("--local-test", "exec", sid, "sh", "-c",
+                      "cat in/a.txt; echo; wc -c < in/empty")
+        assert r.stdout.split() == ["alpha", "0"]
+        r = run_noxrc("--local-test", "upload", sid, str(a), str(sub / "a.txt"))
+        assert r.returncode == 0, r.stderr
+        r = run_noxrc("--local-test", "exec", sid, "cat", "a.txt")
+        assert r.stdout == "later one wins"
+        # A pipe as the file (`noxrc upload ID <(cmd)`): its contents, as 2.0.0.
+        fifo = tmp_path / "fifo.txt"
+        os.mkfifo(fifo)
+        feeder = threading.Thread(target=lambda: fifo.write_bytes(b"from a pipe"))
+        feeder.start()
+        r = run_noxrc("--local-test", "upload", sid, str(fifo), timeout=60)
+        feeder.join()
+        assert r.returncode == 0, r.stderr
+        assert run_noxrc("--local-test", "exec", sid, "cat", "fifo.txt").stdout == "from a pipe"
+    finally:
+        run_noxrc("--local-test", "delete", sid)
+
+
+def test_upload_failure_says_why_and_does_not_hang(run_noxrc: Run, server_url: str, sid: str,
+                                                   tmp_path: Path) -> None:
+    f = tmp_path / "f.bin"
+    _big_file(f, 8)  # more than a pipe holds: the writer must not block forever
+    r = run_noxrc("--base-url", server_url, "upload", sid + "-missing", str(f), timeout=60)
+    assert r.returncode == 1
+    assert "Upload failed" in r.stderr and "404" in r.stderr, r.stderr
+    r = run_noxrc("--base-url", server_url, "upload", sid, str(f), "--dest", "/etc",
+                  timeout=60)
+    assert r.returncode == 1 and "Upload failed" in r.stderr
 
 
 # ---- 2. no server: a hint -----------------------------------------------------

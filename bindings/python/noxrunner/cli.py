@@ -4,19 +4,22 @@ run, list, info, --json, progress, colours and a line-editing shell)."""
 from __future__ import annotations
 
 import argparse
+import gzip
 import io
 import json
 import os
 import secrets
 import shlex
+import stat
 import sys
 import tarfile
 import threading
 import time
 import traceback
+import urllib.parse
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO
+from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
 
 from noxrunner import __version__
 from noxrunner._core import core_version
@@ -416,6 +419,92 @@ def _print_result(r: Dict[str, Any]) -> None:
         print(r["stderr"], end="", file=sys.stderr)
 
 
+def _gzip_level(client: NoxRunnerClient, base_url: Optional[str]) -> int:
+    """The core's rule for the archives it makes (noxrunner.h,
+    "Compression"): $NOXRUNNER_GZIP_LEVEL, else stored (0) on this
+    machine (local backend, loopback server), else 1."""
+    lv = os.environ.get("NOXRUNNER_GZIP_LEVEL", "")
+    if len(lv) == 1 and lv.isdigit():
+        return int(lv)
+    if lv == "none" or client.backend_name == "local":
+        return 0
+    host = urllib.parse.urlsplit(base_url or "").hostname or ""
+    if host == "localhost" or host == "::1" or host.startswith("127."):
+        return 0
+    return 1
+
+
+def _write_targz(files: Dict[str, Path], wfd: int, level: int, moved: List[int],
+                 errors: List[BaseException]) -> None:
+    """files as a tar.gz into wfd, read in chunks (never a whole file in
+    memory); moved[0] counts the file bytes read. Closes wfd."""
+    try:
+        with os.fdopen(wfd, "wb") as raw, \
+                gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=level, mtime=0) as gz, \
+                tarfile.open(fileobj=gz, mode="w|") as tar:
+            for name, path in files.items():
+                with open(path, "rb") as f:
+                    st = os.fstat(f.fileno())
+                    ti = tarfile.TarInfo(name)
+                    ti.size, ti.mode, ti.mtime = st.st_size, 0o644, int(st.st_mtime)
+                    src: Any = _Counting(f, moved)
+                    if not stat.S_ISREG(st.st_mode):
+                        # A pipe (`<(cmd)`) or device has no size until read.
+                        data = src.read()
+                        ti.size, src = len(data), io.BytesIO(data)
+                    tar.addfile(ti, src)
+    except BaseException as e:  # reported by the caller, in its thread
+        errors.append(e)
+
+
+class _Counting(io.RawIOBase):
+    """A file whose reads are counted into moved[0]."""
+
+    def __init__(self, f: Any, moved: List[int]) -> None:
+        super().__init__()
+        self._f = f
+        self._moved = moved
+
+    def read(self, n: int = -1) -> bytes:
+        data: bytes = self._f.read(n)
+        self._moved[0] += len(data)
+        return data
+
+
+def upload_paths(client: NoxRunnerClient, sid: str, files: Dict[str, Path], dest: str,
+                 level: int, moved: List[int]) -> None:
+    """Upload local files (name in the sandbox -> path) streamed: a thread
+    writes the tar.gz into a pipe that the core sends as it reads it, so
+    memory stays flat whatever the size."""
+    core = client._cb.core
+    if client.backend_name == "local":
+        # 2.0.0's local mode made the sandbox on first use; an upload cannot
+        # be replayed from a pipe, so make it first.
+        try:
+            core.get(sid)
+        except SandboxNotFoundError:
+            core.create(sid)
+    rfd, wfd = os.pipe()
+    errors: List[BaseException] = []
+    writer = threading.Thread(target=_write_targz, daemon=True,
+                              args=(files, wfd, level, moved, errors))
+    writer.start()
+    core_err: Optional[NoxRunnerError] = None
+    try:
+        core.upload_targz_fd(sid, rfd, dest)
+    except NoxRunnerError as e:
+        core_err = e
+    finally:
+        os.close(rfd)  # a writer still writing gets EPIPE and stops
+        writer.join()
+    # A local file that could not be read is the cause of whatever the
+    # core says; a broken pipe only follows the core's own failure.
+    if errors and not (core_err is not None and isinstance(errors[0], BrokenPipeError)):
+        raise errors[0]
+    if core_err is not None:
+        raise core_err
+
+
 def cmd_upload(args: argparse.Namespace, out: Out) -> int:
     client = create_client(args)
     try:
@@ -433,7 +522,7 @@ def cmd_upload(args: argparse.Namespace, out: Out) -> int:
             with Progress(out, "uploading", total):
                 client.upload_dir(args.session_id, dir_path, dest=args.dest)
         else:
-            files: Dict[str, bytes] = {}
+            files: Dict[str, Path] = {}
             for file_path in args.files:
                 path = Path(file_path)
                 if not path.exists():
@@ -442,14 +531,17 @@ def cmd_upload(args: argparse.Namespace, out: Out) -> int:
                 if path.is_dir():
                     out.error(f"Is a directory (use --dir): {file_path}")
                     return 1
-                files[path.name] = path.read_bytes()
+                files[path.name] = path  # the same name twice: the last one
             if not files:
                 out.error("No files to upload")
                 return 1
             count = len(files)
             out.info(f"Uploading {count} file(s)...")
-            with Progress(out, "uploading", sum(len(v) for v in files.values())):
-                client.upload_files(args.session_id, dict(files), dest=args.dest)
+            moved = [0]
+            total = sum(p.stat().st_size for p in files.values())
+            with Progress(out, "uploading", total, measure=lambda: moved[0]):
+                upload_paths(client, args.session_id, files, args.dest,
+                             _gzip_level(client, args.base_url), moved)
     except NoxRunnerError as e:
         return fail(out, "Upload failed", e)
     except OSError as e:
