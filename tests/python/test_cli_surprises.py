@@ -194,3 +194,48 @@ def test_delete_of_unknown_sandbox_says_why(run_noxrc: Run, server_url: str, sid
         r = run_noxrc(*where, "--json", "delete", sid + "-nope")
         assert r.returncode == 1
         assert json.loads(r.stderr)["code"] == "NOX_ENOTFOUND"
+
+
+# ---- 5. shell: the directory follows cd in any line --------------------------------
+
+def _prompts(out: str, sid: str) -> List[str]:
+    marker = f"noxrunner:{sid}:"
+    return [p.split("$ ", 1)[0] for p in out.split(marker)[1:]]
+
+
+@pytest.mark.parametrize("backend", ["local", "http"])
+def test_shell_directory_follows_cd_in_compound_lines(run_noxrc: Run, server_url: str,
+                                                      sid: str, backend: str) -> None:
+    where = ["--local-test"] if backend == "local" else ["--base-url", server_url]
+    assert run_noxrc(*where, "create", sid).returncode == 0
+    lines = ["mkdir -p sub/deeper && cd sub",
+             "pwd",
+             "cd deeper; printf no-newline",
+             "cd /nonexistent && echo never",
+             "cd .. && false",
+             "cd",
+             "cd sub; exit 7",
+             "sh -c 'exit 3'",
+             "exit"]
+    try:
+        r = run_noxrc(*where, "shell", sid, input="\n".join(lines) + "\n")
+        assert r.returncode == 0, r.stderr
+        assert _prompts(r.stdout, sid) == [
+            "/workspace",             # before line 1
+            "/workspace/sub",         # mkdir -p sub/deeper && cd sub
+            "/workspace/sub",         # pwd
+            "/workspace/sub/deeper",  # cd deeper; printf
+            "/workspace/sub/deeper",  # cd /nonexistent && ...: the cd failed
+            "/workspace/sub",         # cd .. && false: still followed
+            "/workspace",             # cd alone: /workspace
+            "/workspace",             # ...; exit 7: the line did not end
+            "/workspace",             # sh -c 'exit 3'
+        ], r.stdout
+        assert "/workspace/sub\n" in r.stdout  # pwd ran in sub
+        assert "no-newlinenoxrunner:" in r.stdout  # output kept, marker gone
+        assert "\x1e" not in r.stdout and "noxrc-pwd" not in r.stdout + r.stderr
+        assert "never" not in r.stdout
+        for code in (1, 7, 3):
+            assert f"Command exited with code {code}" in r.stdout, code
+    finally:
+        run_noxrc(*where, "delete", sid)

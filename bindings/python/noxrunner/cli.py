@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 import os
+import re
 import secrets
 import shlex
 import stat
@@ -315,14 +316,19 @@ def cmd_create(args: argparse.Namespace, out: Out) -> int:
 
 
 def _stream_exec(client: NoxRunnerClient, session_id: str, cmd: List[str], workdir: str,
-                 env: Optional[Dict[str, str]], timeout_seconds: int) -> ExecResult:
-    """Run with output shown as it comes; Ctrl-C cancels the command."""
+                 env: Optional[Dict[str, str]], timeout_seconds: int,
+                 stdout_filter: Optional[Callable[[bytes], bytes]] = None) -> ExecResult:
+    """Run with output shown as it comes; Ctrl-C cancels the command.
+    stdout_filter: what of each stdout chunk to show."""
     result: Optional[ExecResult] = None
     stream = client.stream(session_id, cmd, workdir, env, timeout_seconds)
     try:
         for ev in stream:
             if isinstance(ev, OutputChunk):
-                write_bytes(sys.stdout if ev.stream == "stdout" else sys.stderr, ev.data)
+                data = ev.data
+                if ev.stream == "stdout" and stdout_filter is not None:
+                    data = stdout_filter(data)
+                write_bytes(sys.stdout if ev.stream == "stdout" else sys.stderr, data)
             else:
                 result = ev
     finally:
@@ -723,7 +729,8 @@ SHELL_HELP = """Commands:
   exit, quit    - Exit shell
   help          - Show this help
   touch         - Extend TTL
-  cd DIR        - Change the working directory (inside /workspace)
+  cd DIR        - Change the working directory (inside /workspace); the
+                  directory also follows a cd inside a line (mkdir d && cd d)
   Anything else runs in the sandbox through sh -c (pipes, $VARS, globs work);
   Ctrl-C stops a running command."""
 
@@ -791,12 +798,16 @@ def cmd_shell(args: argparse.Namespace, out: Out) -> int:
                 except NoxRunnerError as e:
                     fail(out, "Touch failed", e)
                 continue
-            if line == "cd" or line.startswith("cd "):
+            if _is_plain_cd(line):
                 cwd = _shell_cd(client, out, sid, cwd, line[2:].strip(), args)
                 continue
+            tail = PwdTail()
             try:
-                r = _stream_exec(client, sid, ["sh", "-c", line], cwd, None,
-                                 args.timeout_seconds)
+                r = _stream_exec(client, sid, ["sh", "-c", tail.script(line)], cwd, None,
+                                 args.timeout_seconds, stdout_filter=tail.feed)
+                rest, new_cwd = tail.finish()
+                write_bytes(sys.stdout, rest)
+                cwd = new_cwd or cwd
                 code = int(r.get("exitCode", 0))
                 if code != 0:
                     out.warning(f"Command exited with code {code}")
@@ -817,6 +828,56 @@ def cmd_shell(args: argparse.Namespace, out: Out) -> int:
             except OSError:
                 pass
     return 0
+
+
+def _is_plain_cd(line: str) -> bool:
+    """`cd` or `cd DIR` alone (no other command, no shell syntax)."""
+    if not (line == "cd" or line.startswith("cd ")):
+        return False
+    return re.search(r"[;&|<>()`$*?{}\\\n]", line) is None
+
+
+class PwdTail:
+    """The shell's directory after a line, read back from the sandbox: the
+    line runs with a trailer that prints a marker and `pwd -P` at its end
+    (so `mkdir d && cd d`, `cd a; ls` or any other way of changing
+    directory is followed, with the shell's own rules); feed() passes the
+    output on without the marker."""
+
+    def __init__(self) -> None:
+        self.marker = f"\036noxrc-pwd-{secrets.token_hex(6)}:".encode()
+        self._held = b""
+
+    def script(self, line: str) -> str:
+        # The blank line ends a trailing backslash continuation or comment.
+        return (f"{line}\n\n__noxrc_rc=$?; printf '%s%s\\036' '{self.marker.decode()}' "
+                f'"$(pwd -P)"; exit "$__noxrc_rc"\n')
+
+    def feed(self, data: bytes) -> bytes:
+        buf = self._held + data
+        i = buf.find(self.marker)
+        if i < 0:
+            # Hold back an end that may be the start of the marker.
+            i = len(buf)
+            for k in range(min(len(self.marker) - 1, len(buf)), 0, -1):
+                if buf.endswith(self.marker[:k]):
+                    i = len(buf) - k
+                    break
+        self._held = buf[i:]
+        return buf[:i]
+
+    def finish(self) -> Tuple[bytes, Optional[str]]:
+        """(output still held back, the directory or None when the line
+        did not get to the end: exit, a syntax error, a timeout)."""
+        held, self._held = self._held, b""
+        i = held.find(self.marker)
+        if i < 0:
+            return held, None
+        rest = held[i + len(self.marker):]
+        end = rest.find(b"\036")
+        if end <= 0:
+            return held, None
+        return held[:i] + rest[end + 1:], rest[:end].decode("utf-8", errors="replace")
 
 
 def _shell_cd(client: NoxRunnerClient, out: Out, sid: str, cwd: str, target: str,
