@@ -4,25 +4,29 @@ run, list, info, --json, progress, colours and a line-editing shell)."""
 from __future__ import annotations
 
 import argparse
+import gzip
 import io
 import json
 import os
+import re
 import secrets
 import shlex
+import stat
 import sys
 import tarfile
 import threading
 import time
 import traceback
+import urllib.parse
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO
+from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
 
 from noxrunner import __version__
 from noxrunner._core import core_version
 from noxrunner.client import NoxRunnerClient
-from noxrunner.exceptions import (CanceledError, NoxRunnerError, NoxRunnerHTTPError,
-                                  SandboxNotFoundError)
+from noxrunner.exceptions import (CanceledError, ConnectionFailedError, NoxRunnerError,
+                                  NoxRunnerHTTPError, SandboxNotFoundError)
 from noxrunner.results import ExecResult, OutputChunk
 
 # ---- output ---------------------------------------------------------------
@@ -94,15 +98,31 @@ def one_line(e: BaseException) -> str:
     return " ".join(text.split()) if "\n" in text else text
 
 
+CONNECT_HINT = ("is a NoxRunner server running there? Point noxrc at one with --base-url "
+                "URL or NOXRUNNER_BASE_URL, or use --local-test for sandboxes on this "
+                "machine")
+
+
+def hint_for(e: BaseException) -> Optional[str]:
+    """What the user can do about e, when there is something to say."""
+    if isinstance(e, ConnectionFailedError):
+        return CONNECT_HINT
+    return None
+
+
 def fail(out: Out, what: str, e: BaseException) -> int:
     if out.verbose:
         traceback.print_exc()
     code = getattr(e, "code", None)
+    hint = hint_for(e)
     if out.json:
-        print(json.dumps({"ok": False, "error": one_line(e), "code": code,
-                          "what": what}), file=sys.stderr)
+        doc = {"ok": False, "error": one_line(e), "code": code, "what": what}
+        if hint:
+            doc["hint"] = hint
+        print(json.dumps(doc), file=sys.stderr)
     else:
-        out.error(f"{what}: {one_line(e)}")
+        # Still one line: scripts read the first line of stderr.
+        out.error(f"{what}: {one_line(e)}" + (f" ({hint})" if hint else ""))
         if out.verbose and isinstance(e, NoxRunnerHTTPError) and e.response_body:
             print(f"  Response: {e.response_body}", file=sys.stderr)
     return 1
@@ -245,13 +265,26 @@ def write_bytes(stream: TextIO, data: bytes) -> None:
 
 def cmd_health(args: argparse.Namespace, out: Out) -> int:
     client = create_client(args)
-    ok = client.health_check()
+    reason: Optional[BaseException] = None
+    try:
+        client._cb.core.health()  # health_check() would swallow the reason
+    except NoxRunnerError as e:
+        reason = e
+    ok = reason is None
     if out.json:
-        out.emit({"ok": ok, "healthy": ok})
+        doc: Dict[str, Any] = {"ok": ok, "healthy": ok}
+        if reason is not None:
+            doc["error"] = one_line(reason)
+            hint = hint_for(reason)
+            if hint:
+                doc["hint"] = hint
+        out.emit(doc)
     elif ok:
         out.success("Manager is healthy")
     else:
-        out.error("Manager is not healthy")
+        assert reason is not None
+        hint = hint_for(reason)
+        out.error(f"Manager is not healthy: {one_line(reason)}" + (f" ({hint})" if hint else ""))
     return 0 if ok else 1
 
 
@@ -283,14 +316,19 @@ def cmd_create(args: argparse.Namespace, out: Out) -> int:
 
 
 def _stream_exec(client: NoxRunnerClient, session_id: str, cmd: List[str], workdir: str,
-                 env: Optional[Dict[str, str]], timeout_seconds: int) -> ExecResult:
-    """Run with output shown as it comes; Ctrl-C cancels the command."""
+                 env: Optional[Dict[str, str]], timeout_seconds: int,
+                 stdout_filter: Optional[Callable[[bytes], bytes]] = None) -> ExecResult:
+    """Run with output shown as it comes; Ctrl-C cancels the command.
+    stdout_filter: what of each stdout chunk to show."""
     result: Optional[ExecResult] = None
     stream = client.stream(session_id, cmd, workdir, env, timeout_seconds)
     try:
         for ev in stream:
             if isinstance(ev, OutputChunk):
-                write_bytes(sys.stdout if ev.stream == "stdout" else sys.stderr, ev.data)
+                data = ev.data
+                if ev.stream == "stdout" and stdout_filter is not None:
+                    data = stdout_filter(data)
+                write_bytes(sys.stdout if ev.stream == "stdout" else sys.stderr, data)
             else:
                 result = ev
     finally:
@@ -301,7 +339,9 @@ def _stream_exec(client: NoxRunnerClient, session_id: str, cmd: List[str], workd
 def split_leading_options(args: argparse.Namespace, cmd: List[str],
                           flags: Dict[str, str]) -> List[str]:
     """argparse.REMAINDER (kept from 2.0.0) swallows options written after
-    the session id; take the known ones back, up to "--" or the command."""
+    the session id; take the known ones back, up to "--" or the command.
+    An unknown option there is a usage error (exit 2), not the command: a
+    command that starts with "-" comes after "--"."""
     i = 0
     while i < len(cmd):
         word = cmd[i]
@@ -310,6 +350,12 @@ def split_leading_options(args: argparse.Namespace, cmd: List[str],
         name, eq, inline = word.partition("=")
         dest = flags.get(name)
         if dest is None:
+            if word in ("-h", "--help"):
+                args.print_help()
+                raise SystemExit(0)
+            if word.startswith("-") and word != "-":
+                args.usage_error(f"unrecognized arguments: {word} (a command that starts "
+                                 f"with '-' goes after '--')")
             break
         if dest.startswith("!"):  # a switch
             setattr(args, dest[1:], True)
@@ -379,6 +425,92 @@ def _print_result(r: Dict[str, Any]) -> None:
         print(r["stderr"], end="", file=sys.stderr)
 
 
+def _gzip_level(client: NoxRunnerClient, base_url: Optional[str]) -> int:
+    """The core's rule for the archives it makes (noxrunner.h,
+    "Compression"): $NOXRUNNER_GZIP_LEVEL, else stored (0) on this
+    machine (local backend, loopback server), else 1."""
+    lv = os.environ.get("NOXRUNNER_GZIP_LEVEL", "")
+    if len(lv) == 1 and lv.isdigit():
+        return int(lv)
+    if lv == "none" or client.backend_name == "local":
+        return 0
+    host = urllib.parse.urlsplit(base_url or "").hostname or ""
+    if host == "localhost" or host == "::1" or host.startswith("127."):
+        return 0
+    return 1
+
+
+def _write_targz(files: Dict[str, Path], wfd: int, level: int, moved: List[int],
+                 errors: List[BaseException]) -> None:
+    """files as a tar.gz into wfd, read in chunks (never a whole file in
+    memory); moved[0] counts the file bytes read. Closes wfd."""
+    try:
+        with os.fdopen(wfd, "wb") as raw, \
+                gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=level, mtime=0) as gz, \
+                tarfile.open(fileobj=gz, mode="w|") as tar:
+            for name, path in files.items():
+                with open(path, "rb") as f:
+                    st = os.fstat(f.fileno())
+                    ti = tarfile.TarInfo(name)
+                    ti.size, ti.mode, ti.mtime = st.st_size, 0o644, int(st.st_mtime)
+                    src: Any = _Counting(f, moved)
+                    if not stat.S_ISREG(st.st_mode):
+                        # A pipe (`<(cmd)`) or device has no size until read.
+                        data = src.read()
+                        ti.size, src = len(data), io.BytesIO(data)
+                    tar.addfile(ti, src)
+    except BaseException as e:  # reported by the caller, in its thread
+        errors.append(e)
+
+
+class _Counting(io.RawIOBase):
+    """A file whose reads are counted into moved[0]."""
+
+    def __init__(self, f: Any, moved: List[int]) -> None:
+        super().__init__()
+        self._f = f
+        self._moved = moved
+
+    def read(self, n: int = -1) -> bytes:
+        data: bytes = self._f.read(n)
+        self._moved[0] += len(data)
+        return data
+
+
+def upload_paths(client: NoxRunnerClient, sid: str, files: Dict[str, Path], dest: str,
+                 level: int, moved: List[int]) -> None:
+    """Upload local files (name in the sandbox -> path) streamed: a thread
+    writes the tar.gz into a pipe that the core sends as it reads it, so
+    memory stays flat whatever the size."""
+    core = client._cb.core
+    if client.backend_name == "local":
+        # 2.0.0's local mode made the sandbox on first use; an upload cannot
+        # be replayed from a pipe, so make it first.
+        try:
+            core.get(sid)
+        except SandboxNotFoundError:
+            core.create(sid)
+    rfd, wfd = os.pipe()
+    errors: List[BaseException] = []
+    writer = threading.Thread(target=_write_targz, daemon=True,
+                              args=(files, wfd, level, moved, errors))
+    writer.start()
+    core_err: Optional[NoxRunnerError] = None
+    try:
+        core.upload_targz_fd(sid, rfd, dest)
+    except NoxRunnerError as e:
+        core_err = e
+    finally:
+        os.close(rfd)  # a writer still writing gets EPIPE and stops
+        writer.join()
+    # A local file that could not be read is the cause of whatever the
+    # core says; a broken pipe only follows the core's own failure.
+    if errors and not (core_err is not None and isinstance(errors[0], BrokenPipeError)):
+        raise errors[0]
+    if core_err is not None:
+        raise core_err
+
+
 def cmd_upload(args: argparse.Namespace, out: Out) -> int:
     client = create_client(args)
     try:
@@ -396,7 +528,7 @@ def cmd_upload(args: argparse.Namespace, out: Out) -> int:
             with Progress(out, "uploading", total):
                 client.upload_dir(args.session_id, dir_path, dest=args.dest)
         else:
-            files: Dict[str, bytes] = {}
+            files: Dict[str, Path] = {}
             for file_path in args.files:
                 path = Path(file_path)
                 if not path.exists():
@@ -405,14 +537,17 @@ def cmd_upload(args: argparse.Namespace, out: Out) -> int:
                 if path.is_dir():
                     out.error(f"Is a directory (use --dir): {file_path}")
                     return 1
-                files[path.name] = path.read_bytes()
+                files[path.name] = path  # the same name twice: the last one
             if not files:
                 out.error("No files to upload")
                 return 1
             count = len(files)
             out.info(f"Uploading {count} file(s)...")
-            with Progress(out, "uploading", sum(len(v) for v in files.values())):
-                client.upload_files(args.session_id, dict(files), dest=args.dest)
+            moved = [0]
+            total = sum(p.stat().st_size for p in files.values())
+            with Progress(out, "uploading", total, measure=lambda: moved[0]):
+                upload_paths(client, args.session_id, files, args.dest,
+                             _gzip_level(client, args.base_url), moved)
     except NoxRunnerError as e:
         return fail(out, "Upload failed", e)
     except OSError as e:
@@ -475,16 +610,17 @@ def cmd_touch(args: argparse.Namespace, out: Out) -> int:
 def cmd_delete(args: argparse.Namespace, out: Out) -> int:
     client = create_client(args)
     try:
-        ok = client.delete_sandbox(args.session_id)
+        # The core's call, not delete_sandbox(): 2.0.0's local backend
+        # answers an unknown sandbox with a bare False, and the user needs
+        # the reason.
+        client._cb.core.delete(args.session_id)
     except NoxRunnerError as e:
         return fail(out, "Delete failed", e)
     if out.json:
-        out.emit({"ok": ok})
-    elif ok:
-        out.success("Sandbox deleted")
+        out.emit({"ok": True})
     else:
-        out.error("Failed to delete sandbox")
-    return 0 if ok else 1
+        out.success("Sandbox deleted")
+    return 0
 
 
 def cmd_list(args: argparse.Namespace, out: Out) -> int:
@@ -593,7 +729,8 @@ SHELL_HELP = """Commands:
   exit, quit    - Exit shell
   help          - Show this help
   touch         - Extend TTL
-  cd DIR        - Change the working directory (inside /workspace)
+  cd DIR        - Change the working directory (inside /workspace); the
+                  directory also follows a cd inside a line (mkdir d && cd d)
   Anything else runs in the sandbox through sh -c (pipes, $VARS, globs work);
   Ctrl-C stops a running command."""
 
@@ -661,12 +798,16 @@ def cmd_shell(args: argparse.Namespace, out: Out) -> int:
                 except NoxRunnerError as e:
                     fail(out, "Touch failed", e)
                 continue
-            if line == "cd" or line.startswith("cd "):
+            if _is_plain_cd(line):
                 cwd = _shell_cd(client, out, sid, cwd, line[2:].strip(), args)
                 continue
+            tail = PwdTail()
             try:
-                r = _stream_exec(client, sid, ["sh", "-c", line], cwd, None,
-                                 args.timeout_seconds)
+                r = _stream_exec(client, sid, ["sh", "-c", tail.script(line)], cwd, None,
+                                 args.timeout_seconds, stdout_filter=tail.feed)
+                rest, new_cwd = tail.finish()
+                write_bytes(sys.stdout, rest)
+                cwd = new_cwd or cwd
                 code = int(r.get("exitCode", 0))
                 if code != 0:
                     out.warning(f"Command exited with code {code}")
@@ -687,6 +828,56 @@ def cmd_shell(args: argparse.Namespace, out: Out) -> int:
             except OSError:
                 pass
     return 0
+
+
+def _is_plain_cd(line: str) -> bool:
+    """`cd` or `cd DIR` alone (no other command, no shell syntax)."""
+    if not (line == "cd" or line.startswith("cd ")):
+        return False
+    return re.search(r"[;&|<>()`$*?{}\\\n]", line) is None
+
+
+class PwdTail:
+    """The shell's directory after a line, read back from the sandbox: the
+    line runs with a trailer that prints a marker and `pwd -P` at its end
+    (so `mkdir d && cd d`, `cd a; ls` or any other way of changing
+    directory is followed, with the shell's own rules); feed() passes the
+    output on without the marker."""
+
+    def __init__(self) -> None:
+        self.marker = f"\036noxrc-pwd-{secrets.token_hex(6)}:".encode()
+        self._held = b""
+
+    def script(self, line: str) -> str:
+        # The blank line ends a trailing backslash continuation or comment.
+        return (f"{line}\n\n__noxrc_rc=$?; printf '%s%s\\036' '{self.marker.decode()}' "
+                f'"$(pwd -P)"; exit "$__noxrc_rc"\n')
+
+    def feed(self, data: bytes) -> bytes:
+        buf = self._held + data
+        i = buf.find(self.marker)
+        if i < 0:
+            # Hold back an end that may be the start of the marker.
+            i = len(buf)
+            for k in range(min(len(self.marker) - 1, len(buf)), 0, -1):
+                if buf.endswith(self.marker[:k]):
+                    i = len(buf) - k
+                    break
+        self._held = buf[i:]
+        return buf[:i]
+
+    def finish(self) -> Tuple[bytes, Optional[str]]:
+        """(output still held back, the directory or None when the line
+        did not get to the end: exit, a syntax error, a timeout)."""
+        held, self._held = self._held, b""
+        i = held.find(self.marker)
+        if i < 0:
+            return held, None
+        rest = held[i + len(self.marker):]
+        end = rest.find(b"\036")
+        if end <= 0:
+            return held, None
+        return held[:i] + rest[end + 1:], rest[:end].decode("utf-8", errors="replace")
 
 
 def _shell_cd(client: NoxRunnerClient, out: Out, sid: str, cwd: str, target: str,
@@ -773,7 +964,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("exec", help="Execute command in sandbox")
     p.add_argument("session_id", help="Session identifier")
-    p.add_argument("cmd", nargs=argparse.REMAINDER, help="Command to execute")
+    p.add_argument("cmd", nargs=argparse.REMAINDER,
+                   help="Command to execute (after '--' when it starts with '-')")
     p.add_argument("--workdir", default="/workspace",
                    help="Working directory (default: /workspace)")
     p.add_argument("--env", action="append", help="Environment variable (KEY=VALUE)")
@@ -781,7 +973,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Command timeout (default: 30)")
     p.add_argument("--ignore-exit-code", action="store_true",
                    help="Ignore non-zero exit codes")
-    p.set_defaults(func=cmd_exec)
+    p.set_defaults(func=cmd_exec, usage_error=p.error, print_help=p.print_help)
 
     p = sub.add_parser("upload", help="Upload files to sandbox")
     p.add_argument("session_id", help="Session identifier")
