@@ -21,6 +21,28 @@
 
 static const char *const SUPPORTED[] = {MCP_V2026, MCP_V2025, MCP_V2025_06};
 
+/* A copy of an id or progress token that prints exactly: cJSON prints
+ * numbers with 15 significant digits, which would change 2^53. */
+static cJSON *id_dup(const cJSON *id) {
+    if (!cJSON_IsNumber(id))
+        return cJSON_Duplicate(id, 1);
+    char buf[64];
+    double v = id->valuedouble;
+    if (v == floor(v) && fabs(v) <= MAX_EXACT_ID)
+        snprintf(buf, sizeof buf, "%.0f", v);
+    else
+        snprintf(buf, sizeof buf, "%.17g", v);
+    return cJSON_CreateRaw(buf);
+}
+
+/* The id as text, to match a cancel with its call. */
+static char *id_key(const cJSON *id) {
+    cJSON *copy = id_dup(id);
+    char *key = copy ? cJSON_PrintUnformatted(copy) : NULL;
+    cJSON_Delete(copy);
+    return key;
+}
+
 static void send_json(mcp_send_fn send, void *ctx, cJSON *msg) {
     char *text = msg ? cJSON_PrintUnformatted(msg) : NULL;
     if (text)
@@ -35,7 +57,7 @@ void mcp_send_error(mcp_send_fn send, void *ctx, const cJSON *id, int code,
                     const char *message, cJSON *data) {
     cJSON *msg = cJSON_CreateObject();
     cJSON_AddStringToObject(msg, "jsonrpc", "2.0");
-    cJSON_AddItemToObject(msg, "id", id ? cJSON_Duplicate(id, 1) : cJSON_CreateNull());
+    cJSON_AddItemToObject(msg, "id", id ? id_dup(id) : cJSON_CreateNull());
     cJSON *e = cJSON_AddObjectToObject(msg, "error");
     cJSON_AddNumberToObject(e, "code", code);
     cJSON_AddStringToObject(e, "message", message);
@@ -61,7 +83,7 @@ void mcp_send_result(mcp_call *call, cJSON *result) {
     }
     cJSON *msg = cJSON_CreateObject();
     cJSON_AddStringToObject(msg, "jsonrpc", "2.0");
-    cJSON_AddItemToObject(msg, "id", cJSON_Duplicate(call->id, 1));
+    cJSON_AddItemToObject(msg, "id", id_dup(call->id));
     cJSON_AddItemToObject(msg, "result", result);
     send_json(call->send, call->send_ctx, msg);
 }
@@ -75,7 +97,7 @@ void mcp_send_progress(mcp_call *call, double add, const char *message,
     cJSON_AddStringToObject(msg, "jsonrpc", "2.0");
     cJSON_AddStringToObject(msg, "method", "notifications/progress");
     cJSON *p = cJSON_AddObjectToObject(msg, "params");
-    cJSON_AddItemToObject(p, "progressToken", cJSON_Duplicate(call->progress_token, 1));
+    cJSON_AddItemToObject(p, "progressToken", id_dup(call->progress_token));
     cJSON_AddNumberToObject(p, "progress", call->progress);
     if (message)
         cJSON_AddStringToObject(p, "message", message);
@@ -195,7 +217,7 @@ static void do_cancelled(mcp_server *s, const cJSON *params) {
     const cJSON *rid = cJSON_GetObjectItemCaseSensitive(params, "requestId");
     if (!valid_id(rid))
         return;
-    char *key = cJSON_PrintUnformatted(rid);
+    char *key = id_key(rid);
     if (!key)
         return;
     pthread_mutex_lock(&s->lock);
@@ -213,7 +235,7 @@ static void do_cancelled(mcp_server *s, const cJSON *params) {
 static mcp_flight *flight_start(mcp_call *call, const char **why) {
     mcp_server *s = call->srv;
     mcp_flight *f = calloc(1, sizeof *f);
-    if (!f || !(f->key = cJSON_PrintUnformatted(call->id))) {
+    if (!f || !(f->key = id_key(call->id))) {
         free(f);
         *why = "out of memory";
         return NULL;
