@@ -27,7 +27,8 @@ def home(tmp_path: pathlib.Path) -> str:
 
 def server_env(home: str) -> dict[str, str]:
     env = {"NOXRUNNER_HOME": home, "NOXRUNNER_AGENT": AGENT}
-    for k in ("PATH", "NOXRUNNER_ISOLATION", "NOXRUNNER_CGROUP"):
+    for k in ("PATH", "NOXRUNNER_ISOLATION", "NOXRUNNER_CGROUP", "ASAN_OPTIONS",
+              "UBSAN_OPTIONS"):
         if k in os.environ:
             env[k] = os.environ[k]
     return env
