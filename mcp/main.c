@@ -172,12 +172,68 @@ static nox_client *make_client(const options *o) {
     return c;
 }
 
-static void *call_thread(void *arg) {
-    mcp_call_run(arg);
+/* Workers for tools/call, made as needed (at most --max-calls) and kept:
+ * a thread per call cost more than the rest of a short exec's overhead. */
+typedef struct pool {
+    pthread_mutex_t lock;
+    pthread_cond_t work;
+    mcp_call **queue; /* ring of cap; flight_start bounds it to max_calls */
+    size_t head, n, cap;
+    int idle, threads, stop;
+} pool;
+
+static void *worker(void *arg) {
+    pool *p = arg;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (p->n == 0 && !p->stop) {
+            p->idle++;
+            pthread_cond_wait(&p->work, &p->lock);
+            p->idle--;
+        }
+        if (p->n == 0)
+            break;
+        mcp_call *call = p->queue[p->head];
+        p->head = (p->head + 1) % p->cap;
+        p->n--;
+        pthread_mutex_unlock(&p->lock);
+        mcp_call_run(call);
+        pthread_mutex_lock(&p->lock);
+    }
+    p->threads--;
+    pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 
-static void handle_line(mcp_server *s, out_stream *out, const char *line, size_t n) {
+/* 0, or -1 when no worker could take it. */
+static int pool_submit(pool *p, mcp_call *call) {
+    int rc = 0;
+    pthread_mutex_lock(&p->lock);
+    if (p->n == p->cap) {
+        rc = -1;
+    } else {
+        p->queue[(p->head + p->n) % p->cap] = call;
+        p->n++;
+        if ((size_t)p->idle < p->n) {
+            pthread_t t;
+            pthread_attr_t attr;
+            pthread_attr_init(&attr);
+            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+            if (pthread_create(&t, &attr, worker, p) == 0)
+                p->threads++;
+            else if (p->threads == 0) { /* nobody would ever take it */
+                p->n--;
+                rc = -1;
+            }
+            pthread_attr_destroy(&attr);
+        }
+        pthread_cond_signal(&p->work);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+static void handle_line(mcp_server *s, out_stream *out, pool *p, const char *line, size_t n) {
     size_t k = 0;
     while (k < n && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r'))
         k++;
@@ -185,15 +241,8 @@ static void handle_line(mcp_server *s, out_stream *out, const char *line, size_t
         return; /* blank lines are not messages */
     mcp_call *call = NULL;
     mcp_handle_message(s, line, n, stdio_send, out, &call);
-    if (!call)
-        return;
-    pthread_t t;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&t, &attr, call_thread, call) != 0)
+    if (call && pool_submit(p, call) != 0)
         mcp_call_reject(call, MCP_INTERNAL_ERROR, "cannot start a thread for this call");
-    pthread_attr_destroy(&attr);
 }
 
 typedef struct reader {
@@ -203,7 +252,7 @@ typedef struct reader {
 } reader;
 
 /* Answer every complete line in r->buf and keep the rest. */
-static void drain_lines(reader *r, mcp_server *s, out_stream *out) {
+static void drain_lines(reader *r, mcp_server *s, out_stream *out, pool *p) {
     size_t start = 0;
     char *nl;
     while ((nl = memchr(r->buf + start, '\n', r->len - start))) {
@@ -215,7 +264,7 @@ static void drain_lines(reader *r, mcp_server *s, out_stream *out) {
                            "(see --max-archive-bytes)",
                            NULL);
         } else {
-            handle_line(s, out, r->buf + start, n);
+            handle_line(s, out, p, r->buf + start, n);
         }
         start += n + 1;
     }
@@ -228,18 +277,19 @@ static void drain_lines(reader *r, mcp_server *s, out_stream *out) {
 }
 
 /* Read stdin until EOF or a signal; 0, or -1 when reading failed. */
-static int serve(mcp_server *s, out_stream *out, size_t max_line) {
+static int serve(mcp_server *s, out_stream *out, pool *p, size_t max_line) {
     reader r = {.max = max_line};
     int rc = 0;
     for (;;) {
-        struct pollfd p[2] = {{.fd = 0, .events = POLLIN}, {.fd = signal_pipe[0], .events = POLLIN}};
-        if (poll(p, 2, -1) < 0) {
+        struct pollfd fds[2] = {{.fd = 0, .events = POLLIN},
+                                {.fd = signal_pipe[0], .events = POLLIN}};
+        if (poll(fds, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
             rc = -1;
             break;
         }
-        if (p[1].revents) {
+        if (fds[1].revents) {
             fprintf(stderr, "noxrunner-mcp: signal received, shutting down\n");
             break;
         }
@@ -261,7 +311,7 @@ static int serve(mcp_server *s, out_stream *out, size_t max_line) {
             break;
         }
         r.len += (size_t)n;
-        drain_lines(&r, s, out);
+        drain_lines(&r, s, out, p);
         if (r.discarding && r.cap > (1u << 20)) { /* give the big buffer back */
             free(r.buf);
             r.buf = NULL;
@@ -310,8 +360,19 @@ int main(int argc, char **argv) {
     fprintf(stderr, "noxrunner-mcp %s: serving MCP on stdio (%s backend%s%s)\n",
             nox_version_string(), o.url ? "HTTP" : "local", o.url ? " at " : "",
             o.url ? o.url : "");
-    rc = serve(&s, &out, (size_t)o.max_line);
+    pool p = {.cap = (size_t)o.cfg.max_calls};
+    pthread_mutex_init(&p.lock, NULL);
+    pthread_cond_init(&p.work, NULL);
+    if (!(p.queue = calloc(p.cap, sizeof *p.queue))) {
+        fprintf(stderr, "noxrunner-mcp: out of memory\n");
+        return 1;
+    }
+    rc = serve(&s, &out, &p, (size_t)o.max_line);
     mcp_server_shutdown(&s, SHUTDOWN_WAIT_MS);
+    pthread_mutex_lock(&p.lock); /* idle workers end */
+    p.stop = 1;
+    pthread_cond_broadcast(&p.work);
+    pthread_mutex_unlock(&p.lock);
     int idle = s.running == 0;
     if (idle) { /* a call still stuck in the client keeps it */
         mcp_server_destroy(&s);

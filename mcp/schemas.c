@@ -16,6 +16,7 @@
 typedef struct tool_def {
     const char *name, *title, *description, *schema;
     int read_only, destructive, idempotent;
+    const char *args; /* the schema's property names, " a b c " */
 } tool_def;
 
 static const tool_def TOOLS[] = {
@@ -36,7 +37,8 @@ static const tool_def TOOLS[] = {
      "\\\"512Mi\\\".\"},"
      "\"storage_limit\":{\"type\":\"string\",\"description\":\"Size of /workspace and "
      "/tmp together, e.g. \\\"2Gi\\\".\"}},\"additionalProperties\":false}",
-     0, 0, 1},
+     0, 0, 1,
+     " session_id ttl_seconds cpu_limit memory_limit storage_limit "},
     {"exec", "Run a command",
      "Run a command in a sandbox and wait for it. Pass command (a shell command line, run "
      "with sh -c) or argv (a program and its arguments, no shell). Returns exit_code, "
@@ -60,7 +62,8 @@ static const tool_def TOOLS[] = {
      "\"max_output_bytes\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Keep at "
      "most this many bytes of stdout and of stderr (capped by the server).\"}},"
      "\"required\":[\"session_id\"],\"additionalProperties\":false}",
-     0, 1, 0},
+     0, 1, 0,
+     " session_id command argv workdir env timeout_seconds stdin max_output_bytes "},
     {"write_file", "Write a file",
      "Create or replace a file in a sandbox, creating its parent directories. path is "
      "absolute under /workspace or relative to /workspace. content is text, or base64 when "
@@ -72,7 +75,8 @@ static const tool_def TOOLS[] = {
      "\"mode\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":4095,\"description\":"
      "\"Permission bits as a number, e.g. 493 for 0755 (default 0644).\"}},"
      "\"required\":[\"session_id\",\"path\",\"content\"],\"additionalProperties\":false}",
-     0, 1, 1},
+     0, 1, 1,
+     " session_id path content encoding mode "},
     {"read_file", "Read a file",
      "Read a file from a sandbox. Returns content as text when the file is UTF-8 (or "
      "encoding \"text\" was asked, bad bytes replaced), else base64, with encoding saying "
@@ -85,7 +89,8 @@ static const tool_def TOOLS[] = {
      "\"max_bytes\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Return at most "
      "this many bytes (capped by the server).\"}},"
      "\"required\":[\"session_id\",\"path\"],\"additionalProperties\":false}",
-     1, 0, 1},
+     1, 0, 1,
+     " session_id path encoding max_bytes "},
     {"list_files", "List files",
      "List the files and directories under path in a sandbox (default /workspace), down to "
      "depth levels (default 1). Each entry has path (relative to path), type (file, dir, "
@@ -94,7 +99,8 @@ static const tool_def TOOLS[] = {
      "\"path\":{\"type\":\"string\",\"default\":\"/workspace\"},"
      "\"depth\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":32,\"default\":1}},"
      "\"required\":[\"session_id\"],\"additionalProperties\":false}",
-     1, 0, 1},
+     1, 0, 1,
+     " session_id path depth "},
     {"upload_archive", "Upload a tar.gz",
      "Extract a base64-encoded tar.gz archive into a directory of a sandbox (default "
      "/workspace), for moving many files in at once. Returns the directory and the "
@@ -103,7 +109,8 @@ static const tool_def TOOLS[] = {
      "\"archive_base64\":{\"type\":\"string\",\"minLength\":1},"
      "\"dest\":{\"type\":\"string\",\"default\":\"/workspace\"}},"
      "\"required\":[\"session_id\",\"archive_base64\"],\"additionalProperties\":false}",
-     0, 1, 1},
+     0, 1, 1,
+     " session_id archive_base64 dest "},
     {"download_archive", "Download a tar.gz",
      "Pack a directory or file of a sandbox (default /workspace) as a tar.gz and return it "
      "base64-encoded, with its size. Fails with NOX_ETOOBIG when the archive exceeds the "
@@ -111,22 +118,26 @@ static const tool_def TOOLS[] = {
      "{\"type\":\"object\",\"properties\":{" SID ","
      "\"path\":{\"type\":\"string\",\"default\":\"/workspace\"}},"
      "\"required\":[\"session_id\"],\"additionalProperties\":false}",
-     1, 0, 1},
+     1, 0, 1,
+     " session_id path "},
     {"touch", "Keep a sandbox alive",
      "Extend a sandbox's lifetime by its TTL from now; returns the new expires_at.",
      "{\"type\":\"object\",\"properties\":{" SID "},"
      "\"required\":[\"session_id\"],\"additionalProperties\":false}",
-     0, 0, 1},
+     0, 0, 1,
+     " session_id "},
     {"delete_sandbox", "Delete a sandbox",
      "Kill everything running in a sandbox and delete it with its files.",
      "{\"type\":\"object\",\"properties\":{" SID "},"
      "\"required\":[\"session_id\"],\"additionalProperties\":false}",
-     0, 1, 1},
+     0, 1, 1,
+     " session_id "},
     {"list_sandboxes", "List sandboxes",
      "List the live sandboxes: session_id, expires_at, and created_here (made by this MCP "
      "server, and deleted when it exits).",
      "{\"type\":\"object\",\"properties\":{},\"additionalProperties\":false}",
-     1, 0, 1},
+     1, 0, 1,
+     " "},
 };
 
 static cJSON *tool_json(const tool_def *t) {
@@ -162,18 +173,17 @@ const char *mcp_tool_unknown_arg(const char *name, const cJSON *args, int *known
         if (strcmp(TOOLS[i].name, name) != 0)
             continue;
         *known = 1;
-        cJSON *schema = cJSON_Parse(TOOLS[i].schema);
-        const cJSON *props = cJSON_GetObjectItemCaseSensitive(schema, "properties");
-        const char *bad = NULL;
         const cJSON *a;
         cJSON_ArrayForEach(a, args) {
-            if (!cJSON_HasObjectItem(props, a->string)) {
-                bad = a->string;
-                break;
-            }
+            char key[64];
+            size_t n = strlen(a->string);
+            if (n + 3 > sizeof key || strchr(a->string, ' '))
+                return a->string;
+            snprintf(key, sizeof key, " %s ", a->string);
+            if (!strstr(TOOLS[i].args, key))
+                return a->string;
         }
-        cJSON_Delete(schema);
-        return bad;
+        return NULL;
     }
     return NULL;
 }

@@ -205,3 +205,18 @@ def test_sigterm_deletes_sandboxes(home: str) -> None:
     out = r2.call(req(1, "tools/call", {"name": "list_sandboxes"}))["result"]
     assert out["structuredContent"]["sandboxes"] == []
     assert r2.close() == 0
+
+
+def test_every_schema_property_is_an_argument(raw: Raw) -> None:
+    """The server takes exactly the arguments each input schema lists."""
+    tools = raw.call(req(1, "tools/list"))["result"]["tools"]
+    for i, t in enumerate(tools):
+        props = t["inputSchema"]["properties"]
+        args = {k: None for k in props}  # null: as if absent
+        r = raw.call(req(100 + i, "tools/call", {"name": t["name"], "arguments": args}))
+        text = json.dumps(r["result"])
+        assert "takes no argument" not in text, (t["name"], text)
+        r = raw.call(req(200 + i, "tools/call", {"name": t["name"],
+                                                  "arguments": {**args, "zzz": 1}}))
+        assert r["result"]["isError"] is True
+        assert "zzz" in r["result"]["structuredContent"]["error"]["message"], r
