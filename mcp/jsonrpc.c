@@ -212,9 +212,21 @@ static void do_tools_list(mcp_call *call) {
     mcp_send_result(call, r);
 }
 
-/* notifications/cancelled: stop the named call's command. */
-static void do_cancelled(mcp_server *s, const cJSON *params) {
-    const cJSON *rid = cJSON_GetObjectItemCaseSensitive(params, "requestId");
+cJSON *mcp_supported_versions(void) {
+    cJSON *list = cJSON_CreateArray();
+    for (size_t i = 0; i < sizeof SUPPORTED / sizeof *SUPPORTED; i++)
+        cJSON_AddItemToArray(list, cJSON_CreateString(SUPPORTED[i]));
+    return list;
+}
+
+int mcp_version_known(const char *v) {
+    for (size_t i = 0; v && i < sizeof SUPPORTED / sizeof *SUPPORTED; i++)
+        if (strcmp(v, SUPPORTED[i]) == 0)
+            return 1;
+    return 0;
+}
+
+void mcp_cancel_id(mcp_server *s, const cJSON *rid) {
     if (!valid_id(rid))
         return;
     char *key = id_key(rid);
@@ -229,6 +241,11 @@ static void do_cancelled(mcp_server *s, const cJSON *params) {
         }
     pthread_mutex_unlock(&s->lock);
     free(key);
+}
+
+/* notifications/cancelled: stop the named call's command. */
+static void do_cancelled(mcp_server *s, const cJSON *params) {
+    mcp_cancel_id(s, cJSON_GetObjectItemCaseSensitive(params, "requestId"));
 }
 
 /* Register a tools/call so a cancel can find it; NULL when refused. */

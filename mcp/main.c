@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SHUTDOWN_WAIT_MS 5000
@@ -177,6 +178,7 @@ static nox_client *make_client(const options *o) {
 typedef struct pool {
     pthread_mutex_t lock;
     pthread_cond_t work;
+    pthread_cond_t gone; /* a worker ended */
     mcp_call **queue; /* ring of cap; flight_start bounds it to max_calls */
     size_t head, n, cap;
     int idle, threads, stop;
@@ -201,8 +203,26 @@ static void *worker(void *arg) {
         pthread_mutex_lock(&p->lock);
     }
     p->threads--;
+    pthread_cond_broadcast(&p->gone);
     pthread_mutex_unlock(&p->lock);
     return NULL;
+}
+
+/* End the idle workers and wait for them: they use p, which is freed
+ * next. 0, or -1 when one is still busy after wait_ms (p must stay). */
+static int pool_stop(pool *p, int wait_ms) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += wait_ms / 1000 + 1;
+    pthread_mutex_lock(&p->lock);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->work);
+    while (p->threads > 0)
+        if (pthread_cond_timedwait(&p->gone, &p->lock, &until) != 0)
+            break;
+    int left = p->threads;
+    pthread_mutex_unlock(&p->lock);
+    return left ? -1 : 0;
 }
 
 /* 0, or -1 when no worker could take it. */
@@ -350,7 +370,7 @@ int main(int argc, char **argv) {
     nox_client *client = make_client(&o);
     if (!client)
         return 1;
-    mcp_server s;
+    static mcp_server s; /* as noxrunnerd: a stuck call may outlive main */
     out_stream out = {.broken = 0};
     pthread_mutex_init(&out.lock, NULL);
     if (mcp_server_init(&s, client, &o.cfg) != 0) {
@@ -360,23 +380,23 @@ int main(int argc, char **argv) {
     fprintf(stderr, "noxrunner-mcp %s: serving MCP on stdio (%s backend%s%s)\n",
             nox_version_string(), o.url ? "HTTP" : "local", o.url ? " at " : "",
             o.url ? o.url : "");
-    pool p = {.cap = (size_t)o.cfg.max_calls};
-    pthread_mutex_init(&p.lock, NULL);
-    pthread_cond_init(&p.work, NULL);
-    if (!(p.queue = calloc(p.cap, sizeof *p.queue))) {
+    pool *p = calloc(1, sizeof *p); /* on the heap: workers may outlive main */
+    if (!p || !(p->queue = calloc((size_t)o.cfg.max_calls, sizeof *p->queue))) {
         fprintf(stderr, "noxrunner-mcp: out of memory\n");
         return 1;
     }
-    rc = serve(&s, &out, &p, (size_t)o.max_line);
+    p->cap = (size_t)o.cfg.max_calls;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->gone, NULL);
+    rc = serve(&s, &out, p, (size_t)o.max_line);
     mcp_server_shutdown(&s, SHUTDOWN_WAIT_MS);
-    pthread_mutex_lock(&p.lock); /* idle workers end */
-    p.stop = 1;
-    pthread_cond_broadcast(&p.work);
-    pthread_mutex_unlock(&p.lock);
-    int idle = s.running == 0;
-    if (idle) { /* a call still stuck in the client keeps it */
+    /* a call still stuck in the client keeps the pool, server and client */
+    if (pool_stop(p, SHUTDOWN_WAIT_MS) == 0 && s.running == 0) {
         mcp_server_destroy(&s);
         nox_client_free(client);
+        free(p->queue);
+        free(p);
     }
     return rc == 0 ? 0 : 1;
 }

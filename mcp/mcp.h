@@ -113,6 +113,13 @@ void mcp_call_run(mcp_call *call);
 /* Free a call that will not run, answering it with an error. */
 void mcp_call_reject(mcp_call *call, int code, const char *message);
 
+/* Cancel the running tools/call with this id (a notifications/cancelled,
+ * or its HTTP client gone). */
+void mcp_cancel_id(mcp_server *s, const cJSON *id);
+/* The protocol versions this server speaks, and whether v is one. */
+cJSON *mcp_supported_versions(void);
+int mcp_version_known(const char *v);
+
 /* Answer helpers (jsonrpc.c). They take ownership of result. */
 void mcp_send_result(mcp_call *call, cJSON *result);
 void mcp_send_error(mcp_send_fn send, void *ctx, const cJSON *id, int code,
