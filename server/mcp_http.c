@@ -149,8 +149,8 @@ static enum MHD_Result respond_sse(request *r, collect *c, mcp_call *call) {
     if (!c->id || pthread_create(&t, NULL, sse_thread, c) != 0) {
         c->refs = 1;
         mcp_call_reject(call, MCP_INTERNAL_ERROR, "cannot start a thread for this call");
-        c->sse = 0;
-        return MHD_NO;
+        collect_unref(c);
+        return MHD_NO; /* MHD closes the connection */
     }
     pthread_detach(t);
     struct MHD_Response *resp =

@@ -137,3 +137,31 @@ def test_http_guards(url: str) -> None:
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(req, timeout=30)
     assert info.value.code == 405
+
+
+def test_stdio_server_on_the_http_backend(url: str, home: str) -> None:
+    """noxrunner-mcp --url/--token: the stdio server driving a noxrunnerd."""
+    from mcp import StdioServerParameters
+
+    from conftest import MCP_BIN
+    from test_sdk_stdio import fail
+
+    base = url[: -len("/mcp")]
+
+    def params(token: str) -> StdioServerParameters:
+        return StdioServerParameters(command=MCP_BIN, args=["--url", base, "--token", token],
+                                     env=server_env(home))
+
+    async def main() -> None:
+        async with Client(params(TOKEN), mode="legacy") as c:
+            sid = ok(await c.call_tool("create_sandbox", {}))["session_id"]
+            e = ok(await c.call_tool("exec", {"session_id": sid, "command": "echo over-http"}))
+            assert e["stdout"] == "over-http\n"
+            listed = ok(await c.call_tool("list_sandboxes", {}))["sandboxes"]
+            assert [s["session_id"] for s in listed] == [sid]
+        async with Client(params("wrong"), mode="legacy") as c:
+            fail(await c.call_tool("create_sandbox", {}), "NOX_EAUTH")
+        async with Client(params(TOKEN), mode="legacy") as c:
+            # the first server deleted its sandbox when it exited
+            assert ok(await c.call_tool("list_sandboxes", {}))["sandboxes"] == []
+    anyio.run(main)
