@@ -74,8 +74,7 @@ class Stdio:
         self.p.wait(timeout=60)
 
 
-def mcp_samples(mcp: str, n: int, warmup: int, home: str, agent: str
-                ) -> tuple[list[float], int, int, int]:
+def mcp_session(mcp: str, home: str, agent: str, warmup: int) -> tuple[Stdio, dict[str, Any]]:
     env = dict(os.environ, NOXRUNNER_HOME=home, NOXRUNNER_AGENT=agent)
     s = Stdio([mcp, "--local"], env)
     s.call("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
@@ -85,19 +84,17 @@ def mcp_samples(mcp: str, n: int, warmup: int, home: str, agent: str
     args = {"name": "exec", "arguments": {"session_id": sid, "argv": ["true"]}}
     for _ in range(warmup):
         s.call("tools/call", args)
-    before = rss_kib(s.p.pid)
+    return s, args
+
+
+def mcp_round(s: Stdio, args: dict[str, Any], n: int) -> list[float]:
     out = []
     for _ in range(n):
         t = time.perf_counter_ns()
         r = s.call("tools/call", args)
         out.append((time.perf_counter_ns() - t) / 1000)
         assert r["structuredContent"]["exit_code"] == 0, r
-    after = rss_kib(s.p.pid)
-    for _ in range(n):  # another n: does RSS keep growing?
-        s.call("tools/call", args)
-    after2 = rss_kib(s.p.pid)
-    s.close()
-    return out, before, after, after2
+    return out
 
 
 def p(xs: list[float], q: float) -> float:
@@ -113,21 +110,35 @@ def main() -> None:
     build = pathlib.Path(a.build).resolve()
     agent = str(build / "nox-sandbox")
     bench = build_nox_bench(build)
+    # Rounds alternate between the three, so that load from elsewhere on
+    # the machine falls on all of them alike.
+    rounds = max(1, min(10, a.n // 50))
+    per = a.n // rounds
+    c_exec: list[float] = []
+    c_stream: list[float] = []
+    m: list[float] = []
     with tempfile.TemporaryDirectory() as h1, tempfile.TemporaryDirectory() as h2, \
             tempfile.TemporaryDirectory() as h3:
-        c_exec = c_samples(bench, "exec", a.n, a.warmup, h1, agent)
-        c_stream = c_samples(bench, "exec-stream", a.n, a.warmup, h2, agent)
-        m, before, after, after2 = mcp_samples(str(build / "noxrunner-mcp"), a.n, a.warmup,
-                                               h3, agent)
+        s, args = mcp_session(str(build / "noxrunner-mcp"), h3, agent, a.warmup)
+        before = rss_kib(s.p.pid)
+        for _ in range(rounds):
+            c_exec += c_samples(bench, "exec", per, 10, h1, agent)
+            c_stream += c_samples(bench, "exec-stream", per, 10, h2, agent)
+            m += mcp_round(s, args, per)
+        after = rss_kib(s.p.pid)
+        mcp_round(s, args, per * rounds)  # as many again: does RSS keep growing?
+        after2 = rss_kib(s.p.pid)
+        s.close()
     med_c, med_s, med_m = (statistics.median(x) for x in (c_exec, c_stream, m))
-    print(f"exec of `true`, local backend, {a.n} calls each (median / p90, microseconds)")
+    print(f"exec of `true`, local backend, {len(m)} calls each in {rounds} alternating rounds "
+          "(median / p90, microseconds)")
     print(f"  nox_exec (C)                  {med_c:9.0f} / {p(c_exec, .9):9.0f}")
     print(f"  nox_exec_start/next (C)       {med_s:9.0f} / {p(c_stream, .9):9.0f}")
     print(f"  MCP tools/call exec (stdio)   {med_m:9.0f} / {p(m, .9):9.0f}")
     print(f"  MCP overhead vs nox_exec:        {med_m - med_c:+.0f} us, ratio {med_m / med_c:.3f}")
     print(f"  MCP overhead vs the stream API:  {med_m - med_s:+.0f} us, ratio {med_m / med_s:.3f}")
-    print(f"noxrunner-mcp RSS: {before} KiB after warm-up, {after} KiB after {a.n} calls, "
-          f"{after2} KiB after {2 * a.n}")
+    print(f"noxrunner-mcp RSS: {before} KiB after warm-up, {after} KiB after {len(m)} calls, "
+          f"{after2} KiB after {2 * len(m)}")
 
 
 if __name__ == "__main__":
