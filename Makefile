@@ -8,7 +8,7 @@ CMAKE_GEN  := -G Ninja
 
 .PHONY: bench bench-quick all deps build stage demo test test-docs test-c test-asan check-abi \
         abi-update build-clang check-install test-python test-go test-lua test-scenarios \
-        test-fuzz fuzz soak clean
+        test-fuzz fuzz soak clean test-mcp
 
 all: build
 
@@ -31,7 +31,7 @@ demo: build
 # skips into failures with the reason. `make test NOX_REQUIRE=` lifts it.
 test: export NOX_REQUIRE ?= $(shell tests/require.sh)
 test: test-docs test-c test-asan build-clang check-abi check-install test-python test-go \
-      test-lua test-scenarios test-fuzz
+      test-lua test-scenarios test-fuzz test-mcp
 	@echo "make test: all suites passed (required, never skipped: $${NOX_REQUIRE:-nothing})"
 
 test-c: build
@@ -67,6 +67,11 @@ check-install: build
 test-python: deps
 	tests/python/run.sh
 	tests/python/check_wheel.sh
+
+# The MCP server (noxrunner-mcp) driven by the official MCP Python SDK and
+# by raw JSON-RPC (tests/mcp/run.sh; its own venv, build/mcp-venv).
+test-mcp: build
+	NOX_BUILD=$(abspath $(BUILD)) tests/mcp/run.sh
 
 # A staged install in the build tree: what the Go and Lua bindings and the
 # scenario runners build against, exactly as users would.

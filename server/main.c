@@ -13,6 +13,7 @@
  */
 #include "body.h"
 #include "front.h"
+#include "mcp.h"
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -170,6 +171,8 @@ static void shutdown_server(server *s) {
                 atomic_load(&s->active_requests), n);
         wait_idle(s, ABORT_WAIT_SECONDS);
     }
+    /* /mcp's calls: cancel what still runs, delete its sandboxes */
+    mcp_server_shutdown(s->mcp, ABORT_WAIT_SECONDS * 1000);
     MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
     front_free(s->front);
@@ -216,6 +219,16 @@ static int open_client(server *s) {
         return -1;
     }
     if (lifecycle_init(s) != 0) {
+        fprintf(stderr, SRV_NAME ": out of memory\n");
+        return -1;
+    }
+    mcp_config mc;
+    mcp_config_defaults(&mc);
+    mc.keep_sandboxes = cfg->keep_sandboxes;
+    if (cfg->max_output_bytes)
+        mc.max_output_bytes = cfg->max_output_bytes;
+    s->mcp = calloc(1, sizeof *s->mcp);
+    if (!s->mcp || mcp_server_init(s->mcp, s->client, &mc) != 0) {
         fprintf(stderr, SRV_NAME ": out of memory\n");
         return -1;
     }
@@ -367,7 +380,11 @@ int main(int argc, char **argv) {
     if (front_refused(s->front))
         log_msg("the front refused %lu connection(s) in all", front_refused(s->front));
     shutdown_server(s);
-    nox_client_free(s->client);
+    if (s->mcp->running == 0) { /* else a call stuck in the client keeps both */
+        mcp_server_destroy(s->mcp);
+        free(s->mcp);
+        nox_client_free(s->client);
+    }
     lifecycle_destroy(s);
     close(signal_pipe[0]);
     close(signal_pipe[1]);

@@ -189,6 +189,7 @@ static const route_entry routes[] = {
     {"POST", "/v1/sandboxes/{id}/exec", ROUTE_EXEC, NULL, handle_exec},
     {"POST", "/v1/sandboxes/{id}/files/upload", ROUTE_UPLOAD, "dest", handle_upload},
     {"GET", "/v1/sandboxes/{id}/files/download", ROUTE_DOWNLOAD, "src", handle_download},
+    {"POST", "/mcp", ROUTE_MCP, NULL, handle_mcp},
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])
@@ -370,7 +371,7 @@ static enum MHD_Result begin(request *r, const char *method) {
     /* An exec waits for its command and a transfer for its archive with
      * no traffic meanwhile: that is work, not idleness. */
     if (r->route == ROUTE_EXEC || r->route == ROUTE_UPLOAD ||
-        r->route == ROUTE_DOWNLOAD) {
+        r->route == ROUTE_DOWNLOAD || r->route == ROUTE_MCP) {
         MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
         r->no_idle_timeout = 1;
     }

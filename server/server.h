@@ -91,6 +91,8 @@ typedef struct server {
     srv_sid_node *created;
     srv_stream_node *streams;
     srv_busy_node *busy;          /* running execs per sandbox */
+
+    struct mcp_server *mcp;       /* POST /mcp (mcp_http.c, mcp/) */
 } server;
 
 /* ---- lifecycle.c ------------------------------------------------------------ */
@@ -124,7 +126,8 @@ typedef enum route_id {
     ROUTE_TOUCH,
     ROUTE_EXEC,
     ROUTE_UPLOAD,
-    ROUTE_DOWNLOAD
+    ROUTE_DOWNLOAD,
+    ROUTE_MCP
 } route_id;
 
 typedef struct request {
@@ -224,6 +227,9 @@ enum MHD_Result handle_touch(request *r);
 
 /* JSON or, with Accept: application/x-ndjson, a streamed NDJSON answer. */
 enum MHD_Result handle_exec(request *r);
+
+/* mcp_http.c: POST /mcp, the MCP tools over Streamable HTTP. */
+enum MHD_Result handle_mcp(request *r);
 
 /* ---- files.c ------------------------------------------------------------------ */
 

@@ -44,4 +44,9 @@ assert c.delete_sandbox("wheel-check")
 print("check_wheel: noxrunner", noxrunner.__version__, "from the wheel runs a sandbox")
 PY
 "$VENV/bin/noxrc" --help >/dev/null
+# The MCP server from the wheel answers an initialize on stdio.
+printf '%s\n' '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"check","version":"1"}}}' |
+  NOXRUNNER_HOME="$HOME_DIR/state" "$VENV/bin/noxrunner-mcp" 2>/dev/null |
+  grep -q '"protocolVersion":"2025-11-25"' ||
+  { echo "check_wheel: noxrunner-mcp from the wheel did not answer initialize" >&2; exit 1; }
 echo "check_wheel: $(basename "$wheel") installs alone and works"

@@ -1,8 +1,9 @@
 """Build the C core with CMake for the Python package.
 
 The extension links the static library, so the wheel carries the core; the
-agent (nox-sandbox) and the server (noxrunnerd, linked to the shared
-library) are shipped inside the package as programs.
+agent (nox-sandbox), the server (noxrunnerd) and the MCP server
+(noxrunner-mcp; both linked to the shared library) are shipped inside the
+package as programs.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import subprocess
 import sys
 from typing import Dict, List
 
-# Targets the package needs. noxrunnerd pulls in the shared library.
-TARGETS = ["noxrunner_static", "nox-sandbox", "noxrunnerd"]
+# Targets the package needs. noxrunnerd and noxrunner-mcp pull in the
+# shared library.
+TARGETS = ["noxrunner_static", "nox-sandbox", "noxrunnerd", "noxrunner-mcp"]
 
 
 def root_dir() -> str:
@@ -96,7 +98,7 @@ def build(root: str) -> Dict[str, str]:
     jobs = os.environ.get("NOX_PY_JOBS") or str(os.cpu_count() or 2)
     subprocess.run([cmake, "--build", bdir, "-j", jobs, "--target", *TARGETS], check=True)
     found = {}
-    for name in ("nox-sandbox", "noxrunnerd", "libnoxrunner.so.1"):
+    for name in ("nox-sandbox", "noxrunnerd", "noxrunner-mcp", "libnoxrunner.so.1"):
         path = os.path.join(bdir, name)
         if not os.path.exists(path):
             raise RuntimeError(f"CMake did not produce {path}")
