@@ -12,7 +12,7 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 
 for f in include/noxrunner/noxrunner.h include/noxrunner/version.h lib/libnoxrunner.a \
          lib/pkgconfig/noxrunner.pc lib/cmake/noxrunner/noxrunnerConfig.cmake \
-         bin/noxrunnerd libexec/noxrunner/nox-sandbox; do
+         bin/noxrunnerd bin/noxrunner-mcp libexec/noxrunner/nox-sandbox; do
   [ -e "$prefix/$f" ] || { echo "check-install: $f missing" >&2; exit 1; }
 done
 # The manual pages: there, and rendered by man without a warning; the
