@@ -378,6 +378,8 @@ static int l_touch(void *impl, const char *sid, nox_error **err) {
     return local_simple(impl, sid, "touch", NULL, NULL, err);
 }
 
+#define DELETE_WAIT_MS 60000
+
 /* Delete of a sandbox that is not there: say why it went (once). */
 static int del_not_found(local_be *L, const char *name, nox_error **err) {
     int rc = local_not_found(L, name, err);
@@ -434,9 +436,13 @@ static int l_del(void *impl, const char *sid, nox_error **err) {
     noxp_reader_free(&rd);
     close(fd);
     /* The agent answers once everything in the sandbox is dead and the
-     * directory is gone; wait for the agent process itself too. */
+     * directory is gone, or (as root) its host process still removes it:
+     * wait for that process too, so a delete returns with the session
+     * gone and a create of the same id cannot meet a removal under way.
+     * A tree of thousands of levels takes seconds on a loaded host; the
+     * bound only keeps a hung agent from hanging the caller. */
     if (rc == 0)
-        lsess_wait_pidfd(pfd, 5000);
+        lsess_wait_pidfd(pfd, DELETE_WAIT_MS);
     if (pfd >= 0)
         close(pfd);
     lsess_close(&s);
