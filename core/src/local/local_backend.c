@@ -441,8 +441,10 @@ static int l_del(void *impl, const char *sid, nox_error **err) {
      * gone and a create of the same id cannot meet a removal under way.
      * A tree of thousands of levels takes seconds on a loaded host; the
      * bound only keeps a hung agent from hanging the caller. */
-    if (rc == 0)
+    if (rc == 0) {
         lsess_wait_pidfd(pfd, DELETE_WAIT_MS);
+        lsess_sweep_cgroups(name);
+    }
     if (pfd >= 0)
         close(pfd);
     lsess_close(&s);

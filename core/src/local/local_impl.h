@@ -48,6 +48,9 @@ void lsess_wait_pidfd(int pidfd, int timeout_ms);
 void lsess_kill_agent(lsess *s);
 /* Remove the cgroups a dead agent's meta.json names (local_stale.c). */
 void lsess_remove_stale_cgroups(lsess *s);
+/* After a delete: empty cgroups of the session's name left by earlier
+ * sandboxes of it (rmdir only, once each). */
+void lsess_sweep_cgroups(const char *session_dir_name);
 /* Kill a leftover agent, its cgroups, and remove the session directory
  * (lock held). */
 int lsess_remove_locked(lsess *s, const char *base);

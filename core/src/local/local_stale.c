@@ -58,26 +58,28 @@ static int is_own_cgroup(const char *path, const char *session_dir_name) {
  * killed here: a cgroup of the same name may meanwhile belong to a live
  * sandbox of the same session id under another base directory, and
  * rmdir leaves a populated cgroup alone. */
-static void remove_cgroup(const char *path) {
+static void rmdir_patiently(const char *path, int tries) {
+    for (int t = 1; rmdir(path) != 0 && errno == EBUSY && t < tries; t++) {
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* tries: how many rmdir attempts 20 ms apart (1: only an empty one goes). */
+static void remove_cgroup(const char *path, int tries) {
     /* The agent's and the commands' children of the cpu cgroup first
      * (core/agent/outer_cgroup.c): a cgroup with children stays. */
     static const char *const kids[] = {"agent", "cmds"};
     for (size_t i = 0; i < sizeof kids / sizeof kids[0]; i++) {
         char kid[PATH_MAX + 300];
         snprintf(kid, sizeof kid, "%s/%s", path, kids[i]);
-        for (int t = 0; t < 50 && rmdir(kid) != 0 && errno == EBUSY; t++) {
-            struct timespec ts = {0, 20 * 1000000L};
-            nanosleep(&ts, NULL);
-        }
+        rmdir_patiently(kid, tries);
     }
-    for (int t = 0; t < 50 && rmdir(path) != 0 && errno == EBUSY; t++) {
-        struct timespec ts = {0, 20 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
+    rmdir_patiently(path, tries);
 }
 
 /* Every cgroup of the session's name directly under parent. */
-static void remove_by_name(const char *parent, const char *session_dir_name) {
+static void remove_by_name(const char *parent, const char *session_dir_name, int tries) {
     DIR *d = parent[0] && local_cgroupfs_version(parent) ? opendir(parent) : NULL;
     struct dirent *de;
     while (d && (de = readdir(d))) {
@@ -85,22 +87,30 @@ static void remove_by_name(const char *parent, const char *session_dir_name) {
         if (!own_name(de->d_name, session_dir_name))
             continue;
         snprintf(path, sizeof path, "%s/%s", parent, de->d_name);
-        remove_cgroup(path);
+        remove_cgroup(path, tries);
     }
     if (d)
         closedir(d);
 }
 
 /* Where this process would have made them (an agent inherits our cgroups). */
-static void remove_from_plan(const char *session_dir_name) {
+static void remove_from_plan(const char *session_dir_name, int tries) {
     local_cg_plan *p = malloc(sizeof *p);
     if (!p)
         return;
     local_cgroup_plan(p);
-    remove_by_name(p->v2_parent, session_dir_name);
+    remove_by_name(p->v2_parent, session_dir_name, tries);
     for (int c = 0; c < LOCAL_CG_COUNT; c++)
-        remove_by_name(p->ctl[c].v1_parent, session_dir_name);
+        remove_by_name(p->ctl[c].v1_parent, session_dir_name, tries);
     free(p);
+}
+
+/* After a delete: what earlier sandboxes of the session left (an agent
+ * killed twice in a row can leave a nox-<hash>-<pid> whose removal met
+ * its dying tasks, and no later lookup finds it stale). Empty ones only,
+ * one try each: a live sandbox of the same id elsewhere is left alone. */
+void lsess_sweep_cgroups(const char *session_dir_name) {
+    remove_from_plan(session_dir_name, 1);
 }
 
 void lsess_remove_stale_cgroups(lsess *s) {
@@ -114,7 +124,7 @@ void lsess_remove_stale_cgroups(lsess *s) {
     char *save = NULL;
     for (char *p = list ? strtok_r(list, " ", &save) : NULL; p; p = strtok_r(NULL, " ", &save))
         if (is_own_cgroup(p, s->name))
-            remove_cgroup(p);
+            remove_cgroup(p, 50);
     free(list);
-    remove_from_plan(s->name);
+    remove_from_plan(s->name, 50);
 }
