@@ -23,8 +23,9 @@
  *   nox_bench mcp-exec --mcp PATH [--mcp-old PATH] --n N --warmup W --rounds R
  *                      --home D [--rss-calls K]
  *                      an exec tool call of `true` through noxrunner-mcp over
- *                      stdio against nox_exec() here, interleaved by round;
- *                      the server's VmRSS before and after K (1000) calls
+ *                      stdio against nox_exec() here, interleaved by round
+ *                      (and a ping round trip: the pipes' floor); the
+ *                      server's VmRSS before and after K (1000) calls
  *
  * --agent PATH selects the nox-sandbox agent for the local backend.
  */
@@ -841,6 +842,7 @@ static double quant(const double *v, int n, double q) {
 typedef struct mcp_impl {
     const char *key;
     mcp_peer *peer; /* NULL: nox_exec */
+    int ping;       /* a ping round trip instead of exec (the pipes' floor) */
     double *s;      /* rounds * n samples */
     double *med;    /* per round */
 } mcp_impl;
@@ -850,7 +852,9 @@ static void mcp_time_one(mcp_impl *im, nox_client *c, int round) {
     double *s = im->s + (size_t)round * (size_t)A.n;
     for (int i = 0; i < A.n; i++) {
         int64_t t0 = now_ns();
-        int rc = im->peer ? mcp_exec_true(im->peer) : exec_true(c, "bench-exec", &e);
+        int rc = im->ping   ? !strstr(mcp_rpc(im->peer, "ping", "{}"), "\"result\"")
+                 : im->peer ? mcp_exec_true(im->peer)
+                            : exec_true(c, "bench-exec", &e);
         s[i] = (double)(now_ns() - t0) / 1e3;
         if (rc)
             die("exec", e);
@@ -877,7 +881,7 @@ static void mcp_report(nox_client *c, mcp_impl *im, int k, const long rss[][2],
         print_samples("samples_us", im[j].s, A.n * A.rounds);
         printf(",");
         print_samples("round_medians_us", im[j].med, A.rounds);
-        if (j > 0)
+        if (j > 0 && !im[j].ping)
             printf(",\"path\":\"%s\",\"overhead_us\":%.3f,\"rss_kb_before\":%ld,"
                    "\"rss_kb_after\":%ld",
                    im[j].peer->path, paired(&im[j], &im[0]), rss[j][0], rss[j][1]);
@@ -888,12 +892,14 @@ static void mcp_report(nox_client *c, mcp_impl *im, int k, const long rss[][2],
         int all = A.n * A.rounds;
         fprintf(stderr, "%-8s median %7.1f us  p90 %7.1f us", im[j].key,
                 quant(im[j].s, all, 0.5), quant(im[j].s, all, 0.9));
-        if (j > 0)
+        if (j > 0 && !im[j].ping)
             fprintf(stderr, "  overhead %+7.1f us (paired by round)  RSS %ld -> %ld kB "
                             "over %d calls  [%s]",
                     paired(&im[j], &im[0]), rss[j][0], rss[j][1], rss_calls, im[j].peer->path);
         fprintf(stderr, "\n");
     }
+    if (k > 2 && !im[2].ping)
+        fprintf(stderr, "mcp - mcp_old: %+.1f us (paired by round)\n", paired(&im[1], &im[2]));
 }
 
 static int mode_mcp_exec(void) {
@@ -908,21 +914,22 @@ static int mode_mcp_exec(void) {
     nox_client *c = client();
     sandbox(c, "bench-exec");
     mcp_peer peers[2];
-    mcp_impl im[3] = {{.key = "c"}, {.key = "mcp", .peer = &peers[0]},
+    mcp_impl im[4] = {{.key = "c"}, {.key = "mcp", .peer = &peers[0]},
                       {.key = "mcp_old", .peer = &peers[1]}};
     int k = A.mcp_old ? 3 : 2;
+    im[k++] = (mcp_impl){.key = "mcp_ping", .peer = &peers[0], .ping = 1};
     mcp_open(&peers[0], A.mcp, "bench-mcp");
     if (A.mcp_old)
         mcp_open(&peers[1], A.mcp_old, "bench-mcp-old");
-    long rss[3][2] = {{0}};
+    long rss[4][2] = {{0}};
     for (int j = 0; j < k; j++) {
         im[j].s = calloc((size_t)A.n * (size_t)A.rounds, sizeof(double));
         im[j].med = calloc((size_t)A.rounds, sizeof(double));
         nox_error *e = NULL;
-        for (int i = 0; i < A.warmup; i++)
+        for (int i = 0; i < (im[j].ping ? 0 : A.warmup); i++)
             if (im[j].peer ? mcp_exec_true(im[j].peer) : exec_true(c, "bench-exec", &e))
                 die("warm-up exec", e);
-        if (im[j].peer)
+        if (im[j].peer && !im[j].ping)
             rss[j][0] = pid_status_kb(im[j].peer->pid, "VmRSS");
     }
     for (int r = 0; r < A.rounds; r++)
@@ -930,7 +937,7 @@ static int mode_mcp_exec(void) {
             mcp_time_one(&im[(r + j) % k], c, r);
     /* RSS after at least --rss-calls timed or further calls */
     int extra = A.rss_calls - A.n * A.rounds;
-    for (int j = 1; j < k; j++) {
+    for (int j = 1; j < k && !im[j].ping; j++) {
         for (int i = 0; i < extra; i++)
             if (mcp_exec_true(im[j].peer))
                 exit(1);
@@ -938,7 +945,7 @@ static int mode_mcp_exec(void) {
     }
     int calls = extra > 0 ? A.rss_calls : A.n * A.rounds;
     mcp_report(c, im, k, (const long(*)[2])rss, calls);
-    for (int j = 1; j < k; j++)
+    for (int j = 1; j < k && !im[j].ping; j++)
         mcp_close(im[j].peer);
     for (int j = 0; j < k; j++) {
         free(im[j].s);
