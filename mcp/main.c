@@ -201,6 +201,8 @@ typedef struct pool {
 static mcp_call *next_call(pool *p) {
     reader *r = &p->r;
     char *nl;
+    if (!r->buf) /* nothing read yet */
+        return NULL;
     while ((nl = memchr(r->buf + r->pos, '\n', r->len - r->pos))) {
         const char *line = r->buf + r->pos;
         size_t n = (size_t)(nl - line), k = 0;
