@@ -28,8 +28,10 @@ static cJSON *id_dup(const cJSON *id) {
         return cJSON_Duplicate(id, 1);
     char buf[64];
     double v = id->valuedouble;
-    if (v == floor(v) && fabs(v) <= MAX_EXACT_ID)
-        snprintf(buf, sizeof buf, "%.0f", v);
+    if (v == floor(v) && fabs(v) <= MAX_EXACT_ID && !signbit(v)) /* no float printing */
+        snprintf(buf, sizeof buf, "%lld", (long long)v);
+    else if (v == floor(v) && fabs(v) <= MAX_EXACT_ID)
+        snprintf(buf, sizeof buf, "%.0f", v); /* keeps -0 as it came */
     else
         snprintf(buf, sizeof buf, "%.17g", v);
     return cJSON_CreateRaw(buf);
@@ -37,6 +39,13 @@ static cJSON *id_dup(const cJSON *id) {
 
 /* The id as text, to match a cancel with its call. */
 static char *id_key(const cJSON *id) {
+    if (cJSON_IsNumber(id) && id->valuedouble == floor(id->valuedouble) &&
+        fabs(id->valuedouble) <= MAX_EXACT_ID && !signbit(id->valuedouble)) {
+        /* the common case, printed directly */
+        char buf[32];
+        snprintf(buf, sizeof buf, "%lld", (long long)id->valuedouble);
+        return strdup(buf);
+    }
     cJSON *copy = id_dup(id);
     char *key = copy ? cJSON_PrintUnformatted(copy) : NULL;
     cJSON_Delete(copy);
