@@ -431,13 +431,17 @@ def bench_mcp(ctx):
     sc, sm = stats(c["samples_us"]), stats(m["samples_us"])
     over = m["overhead_us"]
     diffs = [a - b for a, b in zip(m["round_medians_us"], c["round_medians_us"])]
+    ping = ""
+    if "mcp_ping" in r["impls"]:  # the pipes' floor, for reading the overhead
+        ping = "; a ping round trip on the same pipes: %.0f µs (median)" % quantile(
+            r["impls"]["mcp_ping"]["samples_us"], 0.5)
     B = "MCP `exec` tool call of `true` via noxrunner-mcp (stdio, local)"
     ctx.row(B, "NoxRunner C nox_exec (same home, same run)", sc, note="baseline")
     ctx.row(B, "noxrunner-mcp, C client on its pipes", sm,
             vs=[("C", sm["median"] / sc["median"])], target="overhead <100 µs over nox_exec",
             met=[("overhead <100 µs (is %+.0f µs)" % over, clause(over, lambda v: v < 100))],
-            note="overhead %+.0f µs paired by round (per round: %s)" % (
-                over, " ".join("%+.0f" % d for d in diffs)))
+            note="overhead %+.0f µs paired by round (per round: %s)%s" % (
+                over, " ".join("%+.0f" % d for d in diffs), ping))
     before, after = m["rss_kb_before"], m["rss_kb_after"]
     grew = after - before if before > 0 and after > 0 else float("nan")
     ctx.row("noxrunner-mcp RSS over %d exec calls" % r["rss_calls"], "noxrunner-mcp",
