@@ -113,6 +113,7 @@ class Ctx:
         self.stage = os.path.join(t, "stage")
         self.agent = os.path.join(self.stage, "libexec", "noxrunner", "nox-sandbox")
         self.noxrunnerd = os.path.join(self.stage, "bin", "noxrunnerd")
+        self.mcp = os.path.join(self.stage, "bin", "noxrunner-mcp")
         # Short: unix socket paths of sandboxes live under it.
         self.tmp = tempfile.mkdtemp(prefix="nb-", dir="/tmp")
         self.data = tempfile.mkdtemp(prefix="nox-bench-data-", dir=args.data_dir)
@@ -405,6 +406,51 @@ def bench_exec_http(ctx):
             note += "; the C client: %+.0f µs against it (paired by round)" % d
         ctx.row(B, name, S[k], vs=vs, note=note)
     binding_rows(ctx, B, got, S, ["py200"])
+
+
+# ---- MCP: exec through noxrunner-mcp over stdio ------------------------------
+
+MCP_RSS_FLAT_KB = 256  # over 1,000 calls: a leak of 256 bytes a call would show
+
+
+def bench_mcp(ctx):
+    """One nox_bench mcp-exec run: it interleaves, by round, exec tool calls
+    through noxrunner-mcp (a C client on its stdin/stdout) with nox_exec()
+    on the same local home, and reads the server's VmRSS before and after
+    1,000 calls. The overhead judged is the median over rounds of (MCP
+    round median - C round median)."""
+    p = ctx.prof
+    r = attempt(ctx, "exec via noxrunner-mcp", lambda: ctx.nb(
+        "mcp-exec", "--mcp", ctx.mcp, "--n", p["exec_n"], "--warmup", p["exec_warmup"],
+        "--rounds", p["rounds"], "--rss-calls", 1000, "--home", ctx.home("mcp"),
+        "--agent", ctx.agent))
+    if not r:
+        return
+    ctx.results["mcp_exec"] = r
+    c, m = r["impls"]["c"], r["impls"]["mcp"]
+    sc, sm = stats(c["samples_us"]), stats(m["samples_us"])
+    over = m["overhead_us"]
+    diffs = [a - b for a, b in zip(m["round_medians_us"], c["round_medians_us"])]
+    ping = ""
+    if "mcp_ping" in r["impls"]:  # the pipes' floor, for reading the overhead
+        ping = "; a ping round trip on the same pipes: %.0f µs (median)" % quantile(
+            r["impls"]["mcp_ping"]["samples_us"], 0.5)
+    B = "MCP `exec` tool call of `true` via noxrunner-mcp (stdio, local)"
+    ctx.row(B, "NoxRunner C nox_exec (same home, same run)", sc, note="baseline")
+    ctx.row(B, "noxrunner-mcp, C client on its pipes", sm,
+            vs=[("C", sm["median"] / sc["median"])], target="overhead <100 µs over nox_exec",
+            met=[("overhead <100 µs (is %+.0f µs)" % over, clause(over, lambda v: v < 100))],
+            note="overhead %+.0f µs paired by round (per round: %s)%s" % (
+                over, " ".join("%+.0f" % d for d in diffs), ping))
+    before, after = m["rss_kb_before"], m["rss_kb_after"]
+    grew = after - before if before > 0 and after > 0 else float("nan")
+    ctx.row("noxrunner-mcp RSS over %d exec calls" % r["rss_calls"], "noxrunner-mcp",
+            {"n": r["rss_calls"], "median": float("nan"), "p90": float("nan")}, unit="none",
+            target="flat: grows < %d kB" % MCP_RSS_FLAT_KB,
+            met=[("flat (grew %+d kB)" % grew if grew == grew else "flat",
+                  clause(grew, lambda v: v < MCP_RSS_FLAT_KB))],
+            note="VmRSS %d kB after warm-up, %d kB after %d calls" % (
+                before, after, r["rss_calls"]))
 
 
 # ---- create + delete ------------------------------------------------------
@@ -793,7 +839,7 @@ def main():
     ap.add_argument("--tools", required=True)
     ap.add_argument("--sandboxes", type=int, help="live sandboxes to hold (default 500, 50 quick)")
     ap.add_argument("--data-dir", default="/tmp", help="where test data is generated")
-    ap.add_argument("--only", help="comma list: exec,http,create,xfer,threads,many")
+    ap.add_argument("--only", help="comma list: exec,http,mcp,create,xfer,threads,many")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     args = ap.parse_args()
     args.profile = args.profile or "full"
@@ -807,7 +853,7 @@ def main():
     t0 = time.time()
     try:
         steps = [("exec", bench_exec_local), ("http", bench_exec_http),
-                 ("create", bench_create), ("xfer", bench_transfers),
+                 ("mcp", bench_mcp), ("create", bench_create), ("xfer", bench_transfers),
                  ("threads", bench_threads), ("many", bench_many)]
         need_server = not only or only & {"http", "create", "xfer", "threads"}
         if need_server:

@@ -20,6 +20,12 @@
  *   nox_bench xfer    --n N --warmup W (--home D | --url U) --src DIR --out DIR
  *   nox_bench threads --threads T --n PER_THREAD (--home D | --url U) [--sandboxes K]
  *   nox_bench many    --count C (--home D)
+ *   nox_bench mcp-exec --mcp PATH [--mcp-old PATH] --n N --warmup W --rounds R
+ *                      --home D [--rss-calls K]
+ *                      an exec tool call of `true` through noxrunner-mcp over
+ *                      stdio against nox_exec() here, interleaved by round
+ *                      (and a ping round trip: the pipes' floor); the
+ *                      server's VmRSS before and after K (1000) calls
  *
  * --agent PATH selects the nox-sandbox agent for the local backend.
  */
@@ -50,8 +56,10 @@ extern char **environ;
 
 static struct {
     const char *mode, *home, *url, *agent, *cmd, *ws, *src, *out;
-    int n, warmup, threads, sandboxes, count, pipes, ballast_mb;
-} A = {.n = 200, .warmup = 20, .threads = 1, .sandboxes = 1, .count = 50, .cmd = "true"};
+    const char *mcp, *mcp_old;
+    int n, warmup, threads, sandboxes, count, pipes, ballast_mb, rounds, rss_calls;
+} A = {.n = 200, .warmup = 20, .threads = 1, .sandboxes = 1, .count = 50, .cmd = "true",
+       .rounds = 10, .rss_calls = 1000};
 
 static int64_t now_ns(void) {
     struct timespec t;
@@ -76,8 +84,13 @@ static void print_samples(const char *key, const double *s, int n) {
     printf("]");
 }
 
-static long status_kb(const char *field) {
-    FILE *f = fopen("/proc/self/status", "r");
+static long pid_status_kb(pid_t pid, const char *field) {
+    char path[64];
+    if (pid)
+        snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    else
+        snprintf(path, sizeof path, "/proc/self/status");
+    FILE *f = fopen(path, "r");
     char line[256];
     long v = -1;
     size_t fl = strlen(field);
@@ -88,6 +101,8 @@ static long status_kb(const char *field) {
         fclose(f);
     return v;
 }
+
+static long status_kb(const char *field) { return pid_status_kb(0, field); }
 
 /* ---- client ---------------------------------------------------------- */
 
@@ -706,6 +721,241 @@ static int mode_many(void) {
     return 0;
 }
 
+/* ---- exec through noxrunner-mcp over stdio ---------------------------- */
+
+/* A noxrunner-mcp child on two pipes: requests are written whole, answers
+ * read a line at a time. The driver is C so that what is timed is the
+ * server (and the two pipe hops), not a client's JSON library. */
+typedef struct mcp_peer {
+    const char *path, *sid;
+    pid_t pid;
+    int to, from;
+    FILE *in;
+    char *line;
+    size_t line_cap;
+    long id;
+} mcp_peer;
+
+static void mcp_start(mcp_peer *p) {
+    int to[2], from[2];
+    /* close-on-exec: a second server must not hold the first one's stdin
+     * open (dup2 onto 0 and 1 clears the flag for the child's own) */
+    if (pipe2(to, O_CLOEXEC) || pipe2(from, O_CLOEXEC))
+        die("pipe", NULL);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, to[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, from[1], 1);
+    char *av[] = {(char *)p->path, "--local", NULL};
+    if (posix_spawn(&p->pid, p->path, &fa, NULL, av, environ) != 0)
+        die(p->path, NULL);
+    posix_spawn_file_actions_destroy(&fa);
+    close(to[0]);
+    close(from[1]);
+    p->to = to[1];
+    p->from = from[0];
+    p->in = fdopen(p->from, "r");
+}
+
+/* Send one request and read lines until its answer (notifications are
+ * skipped); returns the answer line, which stays valid until the next. */
+static const char *mcp_rpc(mcp_peer *p, const char *method, const char *params) {
+    char req[1024];
+    int n = snprintf(req, sizeof req, "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":\"%s\","
+                                      "\"params\":%s}\n", ++p->id, method, params);
+    if (write(p->to, req, (size_t)n) != n)
+        die("write to noxrunner-mcp", NULL);
+    char want[48];
+    snprintf(want, sizeof want, "\"id\":%ld,", p->id);
+    for (;;) {
+        if (getline(&p->line, &p->line_cap, p->in) < 0) {
+            fprintf(stderr, "nox_bench mcp-exec: %s closed stdout\n", p->path);
+            exit(1);
+        }
+        if (strstr(p->line, want))
+            return p->line;
+    }
+}
+
+static void mcp_open(mcp_peer *p, const char *path, const char *sid) {
+    memset(p, 0, sizeof *p);
+    p->path = path;
+    p->sid = sid;
+    mcp_start(p);
+    const char *a = mcp_rpc(p, "initialize", "{\"protocolVersion\":\"2025-11-25\","
+                                             "\"capabilities\":{},\"clientInfo\":{\"name\":"
+                                             "\"nox_bench\",\"version\":\"1\"}}");
+    if (!strstr(a, "\"result\""))
+        goto bad;
+    const char note[] = "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n";
+    if (write(p->to, note, sizeof note - 1) != (ssize_t)(sizeof note - 1))
+        die("write to noxrunner-mcp", NULL);
+    char params[256];
+    snprintf(params, sizeof params,
+             "{\"name\":\"create_sandbox\",\"arguments\":{\"session_id\":\"%s\"}}", sid);
+    a = mcp_rpc(p, "tools/call", params);
+    if (strstr(a, "\"isError\":false"))
+        return;
+bad:
+    fprintf(stderr, "nox_bench mcp-exec: %s answered: %s", path, p->line);
+    exit(1);
+}
+
+static int mcp_exec_true(mcp_peer *p) {
+    char params[256];
+    snprintf(params, sizeof params,
+             "{\"name\":\"exec\",\"arguments\":{\"session_id\":\"%s\",\"argv\":[\"true\"]}}",
+             p->sid);
+    const char *a = mcp_rpc(p, "tools/call", params);
+    if (strstr(a, "\"isError\":false") && strstr(a, "\"exit_code\":0"))
+        return 0;
+    fprintf(stderr, "nox_bench mcp-exec: %s answered: %s", p->path, a);
+    return 1;
+}
+
+/* Close stdin (the server deletes its sandbox and exits) and reap it. */
+static void mcp_close(mcp_peer *p) {
+    close(p->to);
+    int st = 0;
+    waitpid(p->pid, &st, 0);
+    fclose(p->in);
+    free(p->line);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double quant(const double *v, int n, double q) {
+    double *s = malloc((size_t)n * sizeof *s);
+    memcpy(s, v, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    double pos = (n - 1) * q, lo = s[(int)pos], hi = s[(int)pos + ((int)pos + 1 < n)];
+    double r = lo + (hi - lo) * (pos - (int)pos);
+    free(s);
+    return r;
+}
+
+/* Implementations timed in mode_mcp_exec: 0 is nox_exec() here, then the
+ * servers; each round runs all, in an order that rotates. */
+typedef struct mcp_impl {
+    const char *key;
+    mcp_peer *peer; /* NULL: nox_exec */
+    int ping;       /* a ping round trip instead of exec (the pipes' floor) */
+    double *s;      /* rounds * n samples */
+    double *med;    /* per round */
+} mcp_impl;
+
+static void mcp_time_one(mcp_impl *im, nox_client *c, int round) {
+    nox_error *e = NULL;
+    double *s = im->s + (size_t)round * (size_t)A.n;
+    for (int i = 0; i < A.n; i++) {
+        int64_t t0 = now_ns();
+        int rc = im->ping   ? !strstr(mcp_rpc(im->peer, "ping", "{}"), "\"result\"")
+                 : im->peer ? mcp_exec_true(im->peer)
+                            : exec_true(c, "bench-exec", &e);
+        s[i] = (double)(now_ns() - t0) / 1e3;
+        if (rc)
+            die("exec", e);
+    }
+    im->med[round] = quant(s, A.n, 0.5);
+}
+
+/* Median over rounds of (impl's round median - C's round median). */
+static double paired(const mcp_impl *im, const mcp_impl *c) {
+    double *d = malloc((size_t)A.rounds * sizeof *d);
+    for (int r = 0; r < A.rounds; r++)
+        d[r] = im->med[r] - c->med[r];
+    double v = quant(d, A.rounds, 0.5);
+    free(d);
+    return v;
+}
+
+static void mcp_report(nox_client *c, mcp_impl *im, int k, const long rss[][2],
+                       int rss_calls) {
+    print_header(c);
+    printf("\"n\":%d,\"rounds\":%d,\"rss_calls\":%d,\"impls\":{", A.n, A.rounds, rss_calls);
+    for (int j = 0; j < k; j++) {
+        printf("%s\"%s\":{", j ? "," : "", im[j].key);
+        print_samples("samples_us", im[j].s, A.n * A.rounds);
+        printf(",");
+        print_samples("round_medians_us", im[j].med, A.rounds);
+        if (j > 0 && !im[j].ping)
+            printf(",\"path\":\"%s\",\"overhead_us\":%.3f,\"rss_kb_before\":%ld,"
+                   "\"rss_kb_after\":%ld",
+                   im[j].peer->path, paired(&im[j], &im[0]), rss[j][0], rss[j][1]);
+        printf("}");
+    }
+    printf("}}\n");
+    for (int j = 0; j < k; j++) {
+        int all = A.n * A.rounds;
+        fprintf(stderr, "%-8s median %7.1f us  p90 %7.1f us", im[j].key,
+                quant(im[j].s, all, 0.5), quant(im[j].s, all, 0.9));
+        if (j > 0 && !im[j].ping)
+            fprintf(stderr, "  overhead %+7.1f us (paired by round)  RSS %ld -> %ld kB "
+                            "over %d calls  [%s]",
+                    paired(&im[j], &im[0]), rss[j][0], rss[j][1], rss_calls, im[j].peer->path);
+        fprintf(stderr, "\n");
+    }
+    if (k > 2 && !im[2].ping)
+        fprintf(stderr, "mcp - mcp_old: %+.1f us (paired by round)\n", paired(&im[1], &im[2]));
+}
+
+static int mode_mcp_exec(void) {
+    if (!A.mcp || !A.home) {
+        fprintf(stderr, "nox_bench mcp-exec needs --mcp PATH and --home DIR\n");
+        return 2;
+    }
+    /* the servers use the same home and agent as the client here */
+    setenv("NOXRUNNER_HOME", A.home, 1);
+    if (A.agent)
+        setenv("NOXRUNNER_AGENT", A.agent, 1);
+    nox_client *c = client();
+    sandbox(c, "bench-exec");
+    mcp_peer peers[2];
+    mcp_impl im[4] = {{.key = "c"}, {.key = "mcp", .peer = &peers[0]},
+                      {.key = "mcp_old", .peer = &peers[1]}};
+    int k = A.mcp_old ? 3 : 2;
+    im[k++] = (mcp_impl){.key = "mcp_ping", .peer = &peers[0], .ping = 1};
+    mcp_open(&peers[0], A.mcp, "bench-mcp");
+    if (A.mcp_old)
+        mcp_open(&peers[1], A.mcp_old, "bench-mcp-old");
+    long rss[4][2] = {{0}};
+    for (int j = 0; j < k; j++) {
+        im[j].s = calloc((size_t)A.n * (size_t)A.rounds, sizeof(double));
+        im[j].med = calloc((size_t)A.rounds, sizeof(double));
+        nox_error *e = NULL;
+        for (int i = 0; i < (im[j].ping ? 0 : A.warmup); i++)
+            if (im[j].peer ? mcp_exec_true(im[j].peer) : exec_true(c, "bench-exec", &e))
+                die("warm-up exec", e);
+        if (im[j].peer && !im[j].ping)
+            rss[j][0] = pid_status_kb(im[j].peer->pid, "VmRSS");
+    }
+    for (int r = 0; r < A.rounds; r++)
+        for (int j = 0; j < k; j++)
+            mcp_time_one(&im[(r + j) % k], c, r);
+    /* RSS after at least --rss-calls timed or further calls */
+    int extra = A.rss_calls - A.n * A.rounds;
+    for (int j = 1; j < k && !im[j].ping; j++) {
+        for (int i = 0; i < extra; i++)
+            if (mcp_exec_true(im[j].peer))
+                exit(1);
+        rss[j][1] = pid_status_kb(im[j].peer->pid, "VmRSS");
+    }
+    int calls = extra > 0 ? A.rss_calls : A.n * A.rounds;
+    mcp_report(c, im, k, (const long(*)[2])rss, calls);
+    for (int j = 1; j < k && !im[j].ping; j++)
+        mcp_close(im[j].peer);
+    for (int j = 0; j < k; j++) {
+        free(im[j].s);
+        free(im[j].med);
+    }
+    nox_sandbox_delete(c, "bench-exec", NULL);
+    nox_client_free(c);
+    return 0;
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
@@ -744,6 +994,14 @@ int main(int argc, char **argv) {
             A.ballast_mb = atoi(v);
         else if (!strcmp(k, "--count"))
             A.count = atoi(v);
+        else if (!strcmp(k, "--mcp"))
+            A.mcp = v;
+        else if (!strcmp(k, "--mcp-old"))
+            A.mcp_old = v;
+        else if (!strcmp(k, "--rounds"))
+            A.rounds = atoi(v);
+        else if (!strcmp(k, "--rss-calls"))
+            A.rss_calls = atoi(v);
         else {
             fprintf(stderr, "nox_bench: unknown option %s\n", k);
             return 2;
@@ -772,6 +1030,8 @@ int main(int argc, char **argv) {
         return mode_threads();
     if (!strcmp(A.mode, "many"))
         return mode_many();
+    if (!strcmp(A.mode, "mcp-exec"))
+        return mode_mcp_exec();
     fprintf(stderr, "nox_bench: unknown mode %s\n", A.mode);
     return 2;
 }

@@ -8,7 +8,7 @@
 # sets up the baselines, then runs bench/bench.py, which prints one table
 # and writes bench/results/latest.json and bench/results/latest.md.
 #
-#   bench/run.sh [--quick] [--sandboxes N] [--only exec,http,create,xfer,threads,many]
+#   bench/run.sh [--quick] [--sandboxes N] [--only exec,http,mcp,create,xfer,threads,many]
 #
 # Baselines set up here: noxrunner 2.0.0 from PyPI (build-bench/venv-200),
 # our Python package (`pip install .`, build-bench/venv-ours), bubblewrap

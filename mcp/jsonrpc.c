@@ -28,8 +28,10 @@ static cJSON *id_dup(const cJSON *id) {
         return cJSON_Duplicate(id, 1);
     char buf[64];
     double v = id->valuedouble;
-    if (v == floor(v) && fabs(v) <= MAX_EXACT_ID)
-        snprintf(buf, sizeof buf, "%.0f", v);
+    if (v == floor(v) && fabs(v) <= MAX_EXACT_ID && !signbit(v)) /* no float printing */
+        snprintf(buf, sizeof buf, "%lld", (long long)v);
+    else if (v == floor(v) && fabs(v) <= MAX_EXACT_ID)
+        snprintf(buf, sizeof buf, "%.0f", v); /* keeps -0 as it came */
     else
         snprintf(buf, sizeof buf, "%.17g", v);
     return cJSON_CreateRaw(buf);
@@ -37,15 +39,29 @@ static cJSON *id_dup(const cJSON *id) {
 
 /* The id as text, to match a cancel with its call. */
 static char *id_key(const cJSON *id) {
+    if (cJSON_IsNumber(id) && id->valuedouble == floor(id->valuedouble) &&
+        fabs(id->valuedouble) <= MAX_EXACT_ID && !signbit(id->valuedouble)) {
+        /* the common case, printed directly */
+        char buf[32];
+        snprintf(buf, sizeof buf, "%lld", (long long)id->valuedouble);
+        return strdup(buf);
+    }
     cJSON *copy = id_dup(id);
     char *key = copy ? cJSON_PrintUnformatted(copy) : NULL;
     cJSON_Delete(copy);
     return key;
 }
 
+/* Most messages fit in a buffer on the stack: printing them there saves
+ * cJSON's grow-and-copy allocations on every answer. */
+#define SEND_STACK_BYTES 8192
+
 static void send_json(mcp_send_fn send, void *ctx, cJSON *msg) {
-    char *text = msg ? cJSON_PrintUnformatted(msg) : NULL;
-    if (text)
+    char stack[SEND_STACK_BYTES];
+    char *text = NULL;
+    if (msg && cJSON_PrintPreallocated(msg, stack, (int)sizeof stack, 0))
+        send(ctx, stack);
+    else if (msg && (text = cJSON_PrintUnformatted(msg)))
         send(ctx, text);
     else
         fprintf(stderr, "noxrunner-mcp: out of memory writing an answer\n");
@@ -341,24 +357,25 @@ static void notification(mcp_server *s, const char *method, const cJSON *params)
      * answer (a notification never gets one). */
 }
 
-static mcp_call *call_new(mcp_server *s, const cJSON *id, const cJSON *params,
-                          mcp_send_fn send, void *ctx) {
+/* The call takes msg's id and params (moved, not copied: msg is deleted
+ * right after); NULL, with msg untouched, when out of memory. */
+static mcp_call *call_new(mcp_server *s, cJSON *msg, mcp_send_fn send, void *ctx) {
     mcp_call *call = calloc(1, sizeof *call);
-    if (!call)
+    cJSON *empty = NULL;
+    if (!call || (!cJSON_GetObjectItemCaseSensitive(msg, "params") &&
+                  !(empty = cJSON_CreateObject()))) {
+        free(call);
         return NULL;
+    }
     call->srv = s;
     call->send = send;
     call->send_ctx = ctx;
-    call->id = cJSON_Duplicate(id, 1);
-    call->params = params ? cJSON_Duplicate(params, 1) : cJSON_CreateObject();
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(params, "_meta");
+    call->id = cJSON_DetachItemFromObjectCaseSensitive(msg, "id");
+    call->params = empty ? empty : cJSON_DetachItemFromObjectCaseSensitive(msg, "params");
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(call->params, "_meta");
     const cJSON *tok = cJSON_GetObjectItemCaseSensitive(meta, "progressToken");
     if (cJSON_IsString(tok) || cJSON_IsNumber(tok))
         call->progress_token = cJSON_Duplicate(tok, 1);
-    if (!call->id || !call->params) {
-        call_free(call);
-        return NULL;
-    }
     return call;
 }
 
@@ -423,7 +440,7 @@ void mcp_handle_message(mcp_server *s, const char *text, size_t len,
     if (params && !cJSON_IsObject(params))
         mcp_send_error(send, ctx, id, MCP_INVALID_PARAMS, "params must be an object", NULL);
     else if ((modern = pick_revision(params, id, send, ctx)) >= 0) {
-        mcp_call *call = call_new(s, id, params, send, ctx);
+        mcp_call *call = call_new(s, msg, send, ctx);
         if (!call)
             mcp_send_error(send, ctx, id, MCP_INTERNAL_ERROR, "out of memory", NULL);
         else {
@@ -458,6 +475,13 @@ void mcp_call_run(mcp_call *call) {
     else
         mcp_send_error(call->send, call->send_ctx, call->id, code, msg, NULL);
     call_finish(call);
+}
+
+void mcp_call_yield(mcp_call *call) {
+    void (*fn)(void *) = call->yield;
+    call->yield = NULL;
+    if (fn)
+        fn(call->yield_ctx);
 }
 
 void mcp_call_reject(mcp_call *call, int code, const char *message) {

@@ -1,9 +1,11 @@
 /* main.c - noxrunner-mcp: the MCP server on stdio.
  *
  * Newline-delimited JSON-RPC 2.0 on stdin and stdout, logs on stderr.
- * The main thread reads lines (so a notifications/cancelled is seen while
- * a command runs) and answers everything but tools/call itself; each
- * tools/call runs on a thread of its own (at most --max-calls at once).
+ * One thread at a time reads lines (so a notifications/cancelled is seen
+ * while a command runs) and answers everything but tools/call itself; a
+ * tools/call runs on the thread that read it, which lets another thread
+ * read on before it may block (leader/followers; at most --max-calls calls
+ * at once).
  * On stdin EOF, SIGTERM or SIGINT: running commands are cancelled, and
  * the sandboxes this server created are deleted unless --keep-sandboxes.
  */
@@ -173,42 +175,198 @@ static nox_client *make_client(const options *o) {
     return c;
 }
 
-/* Workers for tools/call, made as needed (at most --max-calls) and kept:
- * a thread per call cost more than the rest of a short exec's overhead. */
+/* Leader/followers: one thread at a time (the leader) reads stdin and
+ * answers what needs no tool; when a line is a tools/call, the leader
+ * runs it itself, so the request never waits for another thread to wake
+ * up, and wakes a follower (or makes one) to read on when the call may
+ * block (mcp_call_yield: at once for most tools, after MCP_YIELD_AFTER_MS
+ * of a running command for exec). Threads are
+ * kept (at most --max-calls running calls plus the reader). The main
+ * thread only waits for the end (EOF, a signal) and shuts down. */
+typedef struct reader {
+    char *buf;
+    size_t len, pos, cap, max; /* pos: lines before it are handled */
+    int discarding;            /* inside a line longer than max */
+} reader;
+
 typedef struct pool {
     pthread_mutex_t lock;
-    pthread_cond_t work;
-    pthread_cond_t gone; /* a worker ended */
-    mcp_call **queue; /* ring of cap; flight_start bounds it to max_calls */
-    size_t head, n, cap;
-    int idle, threads, stop;
+    pthread_cond_t follow; /* a follower may lead */
+    pthread_cond_t gone;   /* a thread ended, or the input did */
+    int leading, idle, threads, stop, input_rc, input_done;
+    mcp_server *s;
+    out_stream *out;
+    reader r; /* only the leader touches it */
 } pool;
+
+/* The next line's tools/call from what is buffered, or NULL when the
+ * buffer holds no whole line more. */
+static mcp_call *next_call(pool *p) {
+    reader *r = &p->r;
+    char *nl;
+    if (!r->buf) /* nothing read yet */
+        return NULL;
+    while ((nl = memchr(r->buf + r->pos, '\n', r->len - r->pos))) {
+        const char *line = r->buf + r->pos;
+        size_t n = (size_t)(nl - line), k = 0;
+        r->pos += n + 1;
+        mcp_call *call = NULL;
+        if (r->discarding) {
+            r->discarding = 0;
+            mcp_send_error(stdio_send, p->out, NULL, MCP_INVALID_REQUEST,
+                           "Invalid Request: message longer than this server's line limit "
+                           "(see --max-archive-bytes)",
+                           NULL);
+            continue;
+        }
+        while (k < n && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r'))
+            k++;
+        if (k < n) /* blank lines are not messages */
+            mcp_handle_message(p->s, line, n, stdio_send, p->out, &call);
+        if (call)
+            return call;
+    }
+    memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+    r->len -= r->pos;
+    r->pos = 0;
+    if (r->len > r->max) { /* drop the rest of an over-long line */
+        r->discarding = 1;
+        r->len = 0;
+    }
+    return NULL;
+}
+
+/* Read more of stdin into the buffer: 1 read, 0 EOF or a signal, -1 error. */
+static int fill(reader *r) {
+    for (;;) {
+        struct pollfd fds[2] = {{.fd = 0, .events = POLLIN},
+                                {.fd = signal_pipe[0], .events = POLLIN}};
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (fds[1].revents) {
+            fprintf(stderr, "noxrunner-mcp: signal received, shutting down\n");
+            return 0;
+        }
+        if (r->discarding && r->cap > (1u << 20)) { /* give the big buffer back */
+            free(r->buf);
+            r->buf = NULL;
+            r->cap = 0;
+        }
+        if (r->cap - r->len < 65536) {
+            size_t cap = r->cap ? r->cap * 2 : 1 << 17;
+            char *grown = realloc(r->buf, cap);
+            if (!grown)
+                return -1;
+            r->buf = grown;
+            r->cap = cap;
+        }
+        ssize_t n = read(0, r->buf + r->len, r->cap - r->len);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0)
+            return n < 0 ? -1 : 0;
+        r->len += (size_t)n;
+        return 1;
+    }
+}
+
+/* Lead until a tools/call comes (returned) or the input ends (NULL, with
+ * p->input_done set). Called without p->lock. */
+static mcp_call *lead(pool *p) {
+    for (;;) {
+        mcp_call *call = next_call(p);
+        if (call)
+            return call;
+        int rc = fill(&p->r);
+        if (rc <= 0) {
+            pthread_mutex_lock(&p->lock);
+            p->input_done = 1;
+            p->input_rc = rc;
+            pthread_cond_broadcast(&p->gone);
+            pthread_mutex_unlock(&p->lock);
+            return NULL;
+        }
+    }
+}
+
+static void *worker(void *arg);
+
+/* With p->lock held: let a follower lead, making one when none waits.
+ * 0, or -1 when there is none and none could be made. */
+static int promote(pool *p) {
+    if (p->idle == 0) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&t, &attr, worker, p);
+        pthread_attr_destroy(&attr);
+        if (rc != 0)
+            return -1;
+        p->threads++;
+        return 0;
+    }
+    pthread_cond_signal(&p->follow);
+    return 0;
+}
+
+/* A call's yield: a follower leads, unless another thread already does. */
+static void yield_lead(void *arg) {
+    pool *p = arg;
+    pthread_mutex_lock(&p->lock);
+    if (!p->leading && promote(p) != 0) /* nobody reads while it runs: still run it */
+        fprintf(stderr, "noxrunner-mcp: no thread to read on during a tool call\n");
+    pthread_mutex_unlock(&p->lock);
+}
 
 static void *worker(void *arg) {
     pool *p = arg;
     pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (p->n == 0 && !p->stop) {
+        while (p->leading && !p->stop && !p->input_done) {
             p->idle++;
-            pthread_cond_wait(&p->work, &p->lock);
+            pthread_cond_wait(&p->follow, &p->lock);
             p->idle--;
         }
-        if (p->n == 0)
+        if (p->stop || p->input_done)
             break;
-        mcp_call *call = p->queue[p->head];
-        p->head = (p->head + 1) % p->cap;
-        p->n--;
+        p->leading = 1;
+        pthread_mutex_unlock(&p->lock);
+        mcp_call *call = lead(p);
+        pthread_mutex_lock(&p->lock);
+        p->leading = 0;
+        if (!call)
+            break;
+        call->yield = yield_lead;
+        call->yield_ctx = p;
         pthread_mutex_unlock(&p->lock);
         mcp_call_run(call);
         pthread_mutex_lock(&p->lock);
     }
     p->threads--;
+    pthread_cond_broadcast(&p->follow); /* the others see the end too */
     pthread_cond_broadcast(&p->gone);
     pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 
-/* End the idle workers and wait for them: they use p, which is freed
+/* Start the first leader and wait until the input ends; 0, or -1 when
+ * reading failed. */
+static int serve(pool *p) {
+    pthread_mutex_lock(&p->lock);
+    int rc = promote(p);
+    while (rc == 0 && !p->input_done)
+        pthread_cond_wait(&p->gone, &p->lock);
+    if (rc == 0)
+        rc = p->input_rc < 0 ? -1 : 0;
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+/* End the idle threads and wait for them: they use p, which is freed
  * next. 0, or -1 when one is still busy after wait_ms (p must stay). */
 static int pool_stop(pool *p, int wait_ms) {
     struct timespec until;
@@ -216,130 +374,13 @@ static int pool_stop(pool *p, int wait_ms) {
     until.tv_sec += wait_ms / 1000 + 1;
     pthread_mutex_lock(&p->lock);
     p->stop = 1;
-    pthread_cond_broadcast(&p->work);
+    pthread_cond_broadcast(&p->follow);
     while (p->threads > 0)
         if (pthread_cond_timedwait(&p->gone, &p->lock, &until) != 0)
             break;
     int left = p->threads;
     pthread_mutex_unlock(&p->lock);
     return left ? -1 : 0;
-}
-
-/* 0, or -1 when no worker could take it. */
-static int pool_submit(pool *p, mcp_call *call) {
-    int rc = 0;
-    pthread_mutex_lock(&p->lock);
-    if (p->n == p->cap) {
-        rc = -1;
-    } else {
-        p->queue[(p->head + p->n) % p->cap] = call;
-        p->n++;
-        if ((size_t)p->idle < p->n) {
-            pthread_t t;
-            pthread_attr_t attr;
-            pthread_attr_init(&attr);
-            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-            if (pthread_create(&t, &attr, worker, p) == 0)
-                p->threads++;
-            else if (p->threads == 0) { /* nobody would ever take it */
-                p->n--;
-                rc = -1;
-            }
-            pthread_attr_destroy(&attr);
-        }
-        pthread_cond_signal(&p->work);
-    }
-    pthread_mutex_unlock(&p->lock);
-    return rc;
-}
-
-static void handle_line(mcp_server *s, out_stream *out, pool *p, const char *line, size_t n) {
-    size_t k = 0;
-    while (k < n && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r'))
-        k++;
-    if (k == n)
-        return; /* blank lines are not messages */
-    mcp_call *call = NULL;
-    mcp_handle_message(s, line, n, stdio_send, out, &call);
-    if (call && pool_submit(p, call) != 0)
-        mcp_call_reject(call, MCP_INTERNAL_ERROR, "cannot start a thread for this call");
-}
-
-typedef struct reader {
-    char *buf;
-    size_t len, cap, max;
-    int discarding; /* inside a line longer than max */
-} reader;
-
-/* Answer every complete line in r->buf and keep the rest. */
-static void drain_lines(reader *r, mcp_server *s, out_stream *out, pool *p) {
-    size_t start = 0;
-    char *nl;
-    while ((nl = memchr(r->buf + start, '\n', r->len - start))) {
-        size_t n = (size_t)(nl - (r->buf + start));
-        if (r->discarding) {
-            r->discarding = 0;
-            mcp_send_error(stdio_send, out, NULL, MCP_INVALID_REQUEST,
-                           "Invalid Request: message longer than this server's line limit "
-                           "(see --max-archive-bytes)",
-                           NULL);
-        } else {
-            handle_line(s, out, p, r->buf + start, n);
-        }
-        start += n + 1;
-    }
-    memmove(r->buf, r->buf + start, r->len - start);
-    r->len -= start;
-    if (r->len > r->max) { /* drop the rest of an over-long line */
-        r->discarding = 1;
-        r->len = 0;
-    }
-}
-
-/* Read stdin until EOF or a signal; 0, or -1 when reading failed. */
-static int serve(mcp_server *s, out_stream *out, pool *p, size_t max_line) {
-    reader r = {.max = max_line};
-    int rc = 0;
-    for (;;) {
-        struct pollfd fds[2] = {{.fd = 0, .events = POLLIN},
-                                {.fd = signal_pipe[0], .events = POLLIN}};
-        if (poll(fds, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = -1;
-            break;
-        }
-        if (fds[1].revents) {
-            fprintf(stderr, "noxrunner-mcp: signal received, shutting down\n");
-            break;
-        }
-        if (r.cap - r.len < 65536) {
-            size_t cap = r.cap ? r.cap * 2 : 1 << 17;
-            char *grown = realloc(r.buf, cap);
-            if (!grown) {
-                rc = -1;
-                break;
-            }
-            r.buf = grown;
-            r.cap = cap;
-        }
-        ssize_t n = read(0, r.buf + r.len, r.cap - r.len);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (n <= 0) {
-            rc = n < 0 ? -1 : 0;
-            break;
-        }
-        r.len += (size_t)n;
-        drain_lines(&r, s, out, p);
-        if (r.discarding && r.cap > (1u << 20)) { /* give the big buffer back */
-            free(r.buf);
-            r.buf = NULL;
-            r.cap = 0;
-        }
-    }
-    free(r.buf);
-    return rc;
 }
 
 static int setup_signals(void) {
@@ -380,22 +421,26 @@ int main(int argc, char **argv) {
     fprintf(stderr, "noxrunner-mcp %s: serving MCP on stdio (%s backend%s%s)\n",
             nox_version_string(), o.url ? "HTTP" : "local", o.url ? " at " : "",
             o.url ? o.url : "");
-    pool *p = calloc(1, sizeof *p); /* on the heap: workers may outlive main */
-    if (!p || !(p->queue = calloc((size_t)o.cfg.max_calls, sizeof *p->queue))) {
+    pool *p = calloc(1, sizeof *p); /* on the heap: threads may outlive main */
+    if (!p) {
         fprintf(stderr, "noxrunner-mcp: out of memory\n");
         return 1;
     }
-    p->cap = (size_t)o.cfg.max_calls;
+    p->s = &s;
+    p->out = &out;
+    p->r.max = (size_t)o.max_line;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->follow, NULL);
     pthread_cond_init(&p->gone, NULL);
-    rc = serve(&s, &out, p, (size_t)o.max_line);
+    rc = serve(p);
+    if (rc != 0)
+        fprintf(stderr, "noxrunner-mcp: reading stdin failed or no thread to read it\n");
     mcp_server_shutdown(&s, SHUTDOWN_WAIT_MS);
     /* a call still stuck in the client keeps the pool, server and client */
     if (pool_stop(p, SHUTDOWN_WAIT_MS) == 0 && s.running == 0) {
         mcp_server_destroy(&s);
         nox_client_free(client);
-        free(p->queue);
+        free(p->r.buf);
         free(p);
     }
     return rc == 0 ? 0 : 1;
