@@ -477,13 +477,6 @@ void mcp_call_run(mcp_call *call) {
     call_finish(call);
 }
 
-void mcp_call_yield(mcp_call *call) {
-    void (*fn)(void *) = call->yield;
-    call->yield = NULL;
-    if (fn)
-        fn(call->yield_ctx);
-}
-
 void mcp_call_reject(mcp_call *call, int code, const char *message) {
     mcp_send_error(call->send, call->send_ctx, call->id, code, message, NULL);
     call_finish(call);

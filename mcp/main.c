@@ -3,9 +3,8 @@
  * Newline-delimited JSON-RPC 2.0 on stdin and stdout, logs on stderr.
  * One thread at a time reads lines (so a notifications/cancelled is seen
  * while a command runs) and answers everything but tools/call itself; a
- * tools/call runs on the thread that read it, which lets another thread
- * read on before it may block (leader/followers; at most --max-calls calls
- * at once).
+ * tools/call runs on the thread that read it, which first lets another
+ * thread read on (leader/followers; at most --max-calls calls at once).
  * On stdin EOF, SIGTERM or SIGINT: running commands are cancelled, and
  * the sandboxes this server created are deleted unless --keep-sandboxes.
  */
@@ -177,10 +176,8 @@ static nox_client *make_client(const options *o) {
 
 /* Leader/followers: one thread at a time (the leader) reads stdin and
  * answers what needs no tool; when a line is a tools/call, the leader
- * runs it itself, so the request never waits for another thread to wake
- * up, and wakes a follower (or makes one) to read on when the call may
- * block (mcp_call_yield: at once for most tools, after MCP_YIELD_AFTER_MS
- * of a running command for exec). Threads are
+ * wakes a follower (or makes one) to read on, and runs the call itself,
+ * so the request never waits for another thread to wake up. Threads are
  * kept (at most --max-calls running calls plus the reader). The main
  * thread only waits for the end (EOF, a signal) and shuts down. */
 typedef struct reader {
@@ -313,15 +310,6 @@ static int promote(pool *p) {
     return 0;
 }
 
-/* A call's yield: a follower leads, unless another thread already does. */
-static void yield_lead(void *arg) {
-    pool *p = arg;
-    pthread_mutex_lock(&p->lock);
-    if (!p->leading && promote(p) != 0) /* nobody reads while it runs: still run it */
-        fprintf(stderr, "noxrunner-mcp: no thread to read on during a tool call\n");
-    pthread_mutex_unlock(&p->lock);
-}
-
 static void *worker(void *arg) {
     pool *p = arg;
     pthread_mutex_lock(&p->lock);
@@ -340,8 +328,8 @@ static void *worker(void *arg) {
         p->leading = 0;
         if (!call)
             break;
-        call->yield = yield_lead;
-        call->yield_ctx = p;
+        if (promote(p) != 0) /* nobody reads while it runs: still run it */
+            fprintf(stderr, "noxrunner-mcp: no thread to read on during a tool call\n");
         pthread_mutex_unlock(&p->lock);
         mcp_call_run(call);
         pthread_mutex_lock(&p->lock);

@@ -84,15 +84,7 @@ typedef struct mcp_call {
     mcp_flight *flight;    /* tools/call only */
     mcp_send_fn send;
     void *send_ctx;
-    /* The transport's "let another thread read your input on" (stdio:
-     * leader/followers), or NULL. A tool calls it (mcp_call_yield) before
-     * it may block; exec only once its command has run MCP_YIELD_AFTER_MS,
-     * so a short command costs no thread wake-up. */
-    void (*yield)(void *ctx);
-    void *yield_ctx;
 } mcp_call;
-
-#define MCP_YIELD_AFTER_MS 1
 
 /* ---- server (server.c) ---- */
 int mcp_server_init(mcp_server *s, nox_client *client, const mcp_config *cfg);
@@ -118,8 +110,6 @@ void mcp_handle_message(mcp_server *s, const char *text, size_t len,
 /* Run a tools/call and send its answer (none when it was cancelled);
  * frees call. */
 void mcp_call_run(mcp_call *call);
-/* Call call->yield once (later calls and a NULL yield do nothing). */
-void mcp_call_yield(mcp_call *call);
 /* Free a call that will not run, answering it with an error. */
 void mcp_call_reject(mcp_call *call, int code, const char *message);
 

@@ -264,8 +264,6 @@ cJSON *mcp_tool_call(mcp_call *call, const char *name, const cJSON *args, int *r
         if (bad)
             return mcp_tool_fail("NOX_EINVAL", "%s takes no argument named \"%.100s\"", name,
                                  bad);
-        if (HANDLERS[i].fn != mcp_tool_exec) /* exec yields when it waits */
-            mcp_call_yield(call);
         return HANDLERS[i].fn(call, args);
     }
     *rpc_code = MCP_INVALID_PARAMS;

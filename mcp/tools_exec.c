@@ -164,12 +164,9 @@ static int pump(mcp_call *call, nox_exec_stream *st, outbuf *out, outbuf *errb,
         int kind = NOX_EVENT_NONE;
         const uint8_t *d = NULL;
         size_t n = 0;
-        /* until it yields, this thread is the only one reading input */
-        int rc = nox_exec_next(st, call->yield ? MCP_YIELD_AFTER_MS : -1, &kind, &d, &n, err);
+        int rc = nox_exec_next(st, -1, &kind, &d, &n, err);
         if (rc != 0)
             return rc;
-        if (kind == NOX_EVENT_NONE)
-            mcp_call_yield(call);
         if (kind == NOX_EVENT_EXIT)
             return 0;
         if (kind == NOX_EVENT_STDOUT || kind == NOX_EVENT_STDERR) {
