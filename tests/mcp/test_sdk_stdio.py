@@ -215,9 +215,16 @@ def test_exit_deletes_its_sandboxes_unless_kept(home: str) -> None:
         async with Client(params(home), mode="legacy") as c:
             return ok(await c.call_tool("list_sandboxes", {}))["sandboxes"]
 
+    async def drop_kept() -> None:
+        async with Client(params(home), mode="legacy") as c:
+            await c.call_tool("delete_sandbox", {"session_id": "keepme"})
+
     assert [s["session_id"] for s in anyio.run(run)] == []
-    kept = anyio.run(run, "--keep-sandboxes")
-    assert [(s["session_id"], s["created_here"]) for s in kept] == [("keepme", False)]
+    try:
+        kept = anyio.run(run, "--keep-sandboxes")
+        assert [(s["session_id"], s["created_here"]) for s in kept] == [("keepme", False)]
+    finally:
+        anyio.run(drop_kept)  # kept on purpose above: not left for after the test
 
 
 def test_max_sandboxes(home: str) -> None:
