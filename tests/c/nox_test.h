@@ -180,6 +180,17 @@ typedef struct shres {
     size_t out_len;
 } shres;
 shres nt_sh(nox_client *c, const char *sid, const char *script, int timeout);
+/* In a test: the probe ran (exit 0; a failed exec is code -1) and printed
+ * nothing on stdout; else fail, free its output and return. */
+#define NT_CHECK_SH_EMPTY(r)                                                      \
+    do {                                                                          \
+        if ((r).code != 0 || (r).out_len != 0) {                                  \
+            nt_fail(__FILE__, __LINE__, "probe exit %d, output: %s", (r).code,    \
+                    (r).out ? (r).out : "(none)");                                \
+            free((r).out);                                                        \
+            return;                                                               \
+        }                                                                         \
+    } while (0)
 /* Create sid with these limits (NULL: none) and ttl; 0, or the code after
  * printing why on stderr. */
 int nt_create_limited(nox_client *c, const char *sid, const char *mem, const char *cpu,

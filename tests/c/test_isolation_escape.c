@@ -54,17 +54,6 @@ static shres sh_t(const char *sid, const char *script, int timeout) {
 
 static shres sh(const char *sid, const char *script) { return sh_t(sid, script, 30); }
 
-/* The probe ran (exit 0: every probe script ends in `true`; a failed exec
- * is code -1) and found nothing (empty stdout). */
-#define NT_CHECK_SH_EMPTY(r)                                                      \
-    do {                                                                          \
-        if ((r).code != 0 || (r).out_len != 0) {                                  \
-            nt_fail(__FILE__, __LINE__, "probe exit %d, output: %s", (r).code,    \
-                    (r).out ? (r).out : "(none)");                                \
-            free((r).out);                                                        \
-            return;                                                               \
-        }                                                                         \
-    } while (0)
 
 /* ---- positive controls ------------------------------------------------------
  * Each attack also runs where it must work, and must be shown to work there,

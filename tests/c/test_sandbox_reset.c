@@ -30,16 +30,6 @@
 
 static nox_client *C;
 
-/* The probe ran (exit 0) and printed nothing. */
-#define NT_CHECK_SH_EMPTY(r)                                                      \
-    do {                                                                          \
-        if ((r).code != 0 || (r).out_len != 0) {                                  \
-            nt_fail(__FILE__, __LINE__, "probe exit %d, output: %s", (r).code,    \
-                    (r).out ? (r).out : "(none)");                                \
-            free((r).out);                                                        \
-            return;                                                               \
-        }                                                                         \
-    } while (0)
 static char *BASE;
 
 static void raise_limit(int res, rlim_t v) {
